@@ -1,0 +1,61 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Warnings are errors when CI=true (see Makefile: `make build` passes -warnings-as-errors there).
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "podman-bootc",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "podman-bootc", targets: ["podman-bootc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+
+        .target(name: "BootcCore", swiftSettings: swiftSettings),
+        .target(
+            name: "Host",
+            dependencies: [
+                "BootcCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(name: "Podman", dependencies: ["BootcCore", "Host"], swiftSettings: swiftSettings),
+        .target(
+            name: "Installer",
+            dependencies: ["BootcCore", "Host", "Podman", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
+        .target(name: "Libvirt", dependencies: ["BootcCore", "CLibvirt"], swiftSettings: swiftSettings),
+        .target(
+            name: "SSH",
+            dependencies: ["BootcCore", "CLibSSH2", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "BootcCLI",
+            dependencies: [
+                "BootcCore", "Host", "Podman", "Installer", "Libvirt", "SSH",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(name: "podman-bootc", dependencies: ["BootcCLI"], swiftSettings: swiftSettings),
+
+        .testTarget(name: "BootcCoreTests", dependencies: ["BootcCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "PodmanTests", dependencies: ["Podman"], resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(name: "InstallerTests", dependencies: ["Installer"], resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"], resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(name: "SSHTests", dependencies: ["SSH"], resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["BootcCore"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,57 @@
+// Ctrl-C, SIGTERM and SIGHUP: undo what must not outlive us, restore the terminal, exit.
+
+import Dispatch
+import Foundation
+import SSH
+import Synchronization
+
+/// Cleanup actions that must run if we are interrupted (e.g. removing a `--rm` VM).
+/// Registered actions run once, either at interrupt or when the caller finishes normally.
+final class InterruptCleanup: Sendable {
+    static let shared = InterruptCleanup()
+
+    private let actions = Mutex<[Int: @Sendable () -> Void]>([:])
+    private let nextID = Atomic<Int>(0)
+    private let sources = Mutex<[any DispatchSourceSignal]>([])
+
+    /// Installs the signal handlers once. SIGPIPE is ignored so a closed pipe is an error we see.
+    func install() {
+        signal(SIGPIPE, SIG_IGN)
+        sources.withLock { sources in
+            guard sources.isEmpty else { return }
+            for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+                signal(signalNumber, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+                source.setEventHandler { [self] in interrupted(by: signalNumber) }
+                source.resume()
+                sources.append(source)
+            }
+        }
+    }
+
+    /// Registers `action`; returns a token to run or drop it later.
+    func register(_ action: @escaping @Sendable () -> Void) -> Int {
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        actions.withLock { $0[id] = action }
+        return id
+    }
+
+    /// Runs the action now (normal exit path), unless an interrupt already ran it.
+    func run(_ id: Int) {
+        let action = actions.withLock { $0.removeValue(forKey: id) }
+        action?()
+    }
+
+    private func interrupted(by signalNumber: Int32) {
+        TerminalState.restore()
+        let pending = actions.withLock { actions in
+            defer { actions.removeAll() }
+            return actions.sorted { $0.key > $1.key }.map(\.value)
+        }
+        if !pending.isEmpty {
+            FileHandle.standardError.write(Data("\ninterrupted: cleaning up\n".utf8))
+        }
+        for action in pending { action() }
+        exit(128 + signalNumber)
+    }
+}

@@ -1,0 +1,127 @@
+// `podman-bootc run`: boot an image in a VM and SSH into it (or run one command).
+
+import ArgumentParser
+import BootcCore
+import Foundation
+import Host
+import SSH
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Boot a bootable container image in a VM and connect to it over SSH.",
+        discussion: """
+            Installs IMAGE (from rootful podman storage) into a cached disk, boots a VM from a
+            copy-on-write overlay of it and opens an SSH shell, or runs COMMAND and exits with
+            its status. One COMMAND word is a shell command line; several are quoted one by one.
+
+            Examples:
+              podman-bootc run localhost/podman-bootc-test:debian
+              podman-bootc run --rm localhost/podman-bootc-test:debian -- cat /etc/os-release
+              podman-bootc run --rm quay.io/fedora/fedora-bootc:42 -- 'systemctl is-system-running --wait'
+              podman-bootc run -B --name web localhost/my-image
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Remove the VM when the command or shell ends (also on failure or Ctrl-C).")
+    var rm = false
+
+    @Flag(name: [.customShort("B"), .long], help: "Start the VM, wait for SSH, and return without connecting.")
+    var background = false
+
+    @Flag(name: .shortAndLong, help: "Print no progress, only errors.")
+    var quiet = false
+
+    @Option(help: "Name of the VM (default: image name and a short ID).")
+    var name: String?
+
+    @Option(help: "Virtual CPUs.")
+    var cpus: Int = 2
+
+    @Option(help: "Memory, e.g. 2G or 4096M.")
+    var memory: String = "2G"
+
+    @Option(help: "Size of the VM's disk (sparse), e.g. 20G (default: max(10G, 2 x image size)).")
+    var diskSize: String?
+
+    @Option(help: ArgumentHelp("Acceleration: auto, kvm or tcg (also $PODMAN_BOOTC_ACCEL).", valueName: "mode"))
+    var accel: String?
+
+    @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m.")
+    var sshTimeout: String = "5m"
+
+    @Argument(help: "The image: a reference in rootful podman storage.")
+    var image: String
+
+    @Argument(parsing: .postTerminator, help: "Command to run in the VM instead of a shell.")
+    var command: [String] = []
+
+    func validate() throws {
+        if rm && background { throw ValidationError("--rm and --background exclude each other: a background VM must outlive the command") }
+        if background && !command.isEmpty { throw ValidationError("--background starts the VM without running a command; drop the command or -B") }
+        guard cpus >= 1 && cpus <= 256 else { throw ValidationError("--cpus must be between 1 and 256") }
+        guard let memory = ByteSize(parsing: memory), memory >= .mebibytes(256) else {
+            throw ValidationError("--memory \(memory.debugDescription) is not a size of at least 256M (e.g. 2G, 4096M)")
+        }
+        _ = memory
+        if let diskSize, ByteSize(parsing: diskSize) == nil { throw ValidationError("--disk-size \(diskSize.debugDescription) is not a size (e.g. 20G)") }
+        if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
+        _ = try acceleratorOverride()
+    }
+
+    func acceleratorOverride() throws -> Accelerator? {
+        let value = accel ?? ProcessInfo.processInfo.environment["PODMAN_BOOTC_ACCEL"] ?? "auto"
+        if value == "auto" || value.isEmpty { return nil }
+        guard let accelerator = Accelerator(rawValue: value) else {
+            throw ValidationError("acceleration \(value.debugDescription) is not one of auto, kvm, tcg")
+        }
+        return accelerator
+    }
+
+    func run() async throws {
+        let context = CommandContext.live(options: global, quiet: quiet)
+        InterruptCleanup.shared.install()
+        let options = LaunchOptions(
+            image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
+            diskSize: diskSize.flatMap(ByteSize.init(parsing:)), accelerator: try acceleratorOverride(),
+            removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
+        let launcher = VMLauncher(context: context)
+        let vm = try await launcher.launch(options)
+
+        // From here on the VM exists: a --rm VM goes away on every exit path, interrupts included.
+        let store = context.vms
+        let record = vm.record
+        let domain = vm.domain
+        let cleanup: Int? = rm ? InterruptCleanup.shared.register { VMLauncher.remove(record, domain: domain, store: store) } : nil
+        defer { if let cleanup { InterruptCleanup.shared.run(cleanup) } }
+
+        let session: SSHSession
+        do {
+            session = try await launcher.waitForSSH(vm, timeout: options.sshTimeout)
+        } catch {
+            if !rm { context.progress.notice("VM \(record.name) is still defined; remove it with: virsh -c \(uriDescription(context)) undefine \(record.domainName) --remove-all-storage") }
+            throw error
+        }
+
+        if background {
+            print(record.name)
+            context.progress.stage("VM \(record.name) is running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) root@127.0.0.1")
+            return
+        }
+        let commandLine = command.isEmpty ? nil : RemoteCommand.commandLine(for: command)
+        let term = context.environment["TERM"] ?? "xterm-256color"
+        let status = try await Blocking.run {
+            if let commandLine { return try session.execute(commandLine) }
+            return try session.interactiveShell(term: term)
+        }
+        if !rm && command.isEmpty {
+            context.progress.stage("VM \(record.name) keeps running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) root@127.0.0.1")
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    private func uriDescription(_ context: CommandContext) -> String {
+        global.libvirtURI ?? context.environment["LIBVIRT_DEFAULT_URI"] ?? "qemu:///system"
+    }
+}

@@ -1,0 +1,24 @@
+// Failures of a VM after it was created: it stopped while booting, or SSH never answered.
+
+import BootcCore
+
+enum VMError: ToolError {
+    case stoppedWhileBooting(name: String, consoleLog: String)
+    case sshTimeout(name: String, seconds: Int64, port: Int, lastError: String, consoleLog: String)
+    case invalidName(String)
+    case notRootForSystemLibvirt
+
+    var description: String {
+        switch self {
+        case .stoppedWhileBooting(let name, let log):
+            return "VM \(name) stopped before SSH answered; its serial console is in \(log) (last lines above)"
+        case .sshTimeout(let name, let seconds, let port, let lastError, let log):
+            return "VM \(name) did not answer SSH on 127.0.0.1:\(port) within \(seconds)s (last attempt: \(lastError)); "
+                + "check that the image runs sshd, or raise --ssh-timeout; serial console: \(log) (last lines above)"
+        case .invalidName(let name):
+            return "invalid VM name \(name.debugDescription): use letters, digits, '-', '_' and '.', starting with a letter or digit, at most 64 characters"
+        case .notRootForSystemLibvirt:
+            return "podman-bootc must run as root to use rootful podman storage; run it with sudo"
+        }
+    }
+}

@@ -1,0 +1,190 @@
+// The `run` pipeline: image -> installed disk -> per-VM overlay and key -> libvirt domain -> SSH.
+
+import BootcCore
+import Foundation
+import Host
+import Installer
+import Libvirt
+import Podman
+import SSH
+
+struct LaunchOptions: Sendable {
+    var image: String
+    var name: String?
+    var cpus: Int
+    var memoryMiB: Int
+    var diskSize: ByteSize?
+    var accelerator: Accelerator?
+    var removeOnExit: Bool
+    var libvirtURI: String?
+    var sshTimeout: Duration
+}
+
+/// A VM that was created and started, with the handles needed to reach and remove it.
+struct LaunchedVM: Sendable {
+    var record: VMRecord
+    var domain: LibvirtDomain
+    var privateKey: URL
+    var consoleLog: URL
+}
+
+struct VMLauncher: Sendable {
+    let context: CommandContext
+
+    /// Creates and boots a VM. Everything it made is removed again when a step fails.
+    func launch(_ options: LaunchOptions) async throws -> LaunchedVM {
+        let progress = context.progress
+        let vms = context.vms
+        try context.locations.prepare()
+        removeAbandonedVMs()
+
+        if let name = options.name, !VMNames.isValid(name) { throw VMError.invalidName(name) }
+        guard geteuid() == 0 else { throw VMError.notRootForSystemLibvirt }
+
+        progress.stage("Resolving \(options.image)")
+        let image = try await context.podman.findImage(options.image)
+        let architecture = image.architecture.flatMap(Architecture.init(anyName:)) ?? .host
+        let accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
+
+        // Connect before installing, so an unreachable libvirt fails fast and writes nothing.
+        let uri = options.libvirtURI
+        let connection = try await Blocking.run { try LibvirtConnection(uri: uri) }
+
+        let installer = DirectInstaller(podman: context.podman, runner: context.runner,
+                                        cache: DiskCache(directory: context.locations.diskCache), logger: context.logger)
+        let request = InstallRequest(reference: options.image, image: image, architecture: architecture, diskSize: options.diskSize)
+        let manifest = try await installer.install(request) { progress.stage($0) }
+
+        let id = VMNames.newID()
+        let name = options.name ?? VMNames.defaultName(image: options.image, id: id)
+        if try await Blocking.run({ try connection.domain(named: name) }) != nil {
+            throw VMError.invalidName("\(name) (a libvirt domain with that name exists; choose another --name)")
+        }
+        var record = VMRecord(
+            id: id, name: name, domainName: name, image: options.image, imageID: image.id,
+            architecture: architecture, accelerator: accelerator, cpus: options.cpus, memoryMiB: options.memoryMiB,
+            sshPort: 0, sshUser: "root", removeOnExit: options.removeOnExit,
+            ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
+        try vms.create(record)
+        do {
+            let key = SSHKeyPair()
+            try key.write(privateKeyTo: vms.privateKey(id), comment: "podman-bootc-\(name)")
+            try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                                            "-b", manifest.artifacts.disk, vms.overlay(id).path])
+            let credentials = [SystemdCredentials.authorizedKeysForRoot(key.authorizedKeyLine(comment: "podman-bootc-\(name)"))]
+            progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
+            let domain = try await start(&record, manifest: manifest, credentials: credentials, connection: connection)
+            return LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(id), consoleLog: vms.consoleLog(id))
+        } catch {
+            vms.remove(id)
+            throw error
+        }
+    }
+
+    /// Starts the domain on a free loopback port; retries with another port when one was
+    /// taken between choosing it and QEMU binding it.
+    private func start(_ record: inout VMRecord, manifest: CacheManifest, credentials: [String],
+                       connection: LibvirtConnection) async throws -> LibvirtDomain {
+        var attempt = 0
+        while true {
+            attempt += 1
+            record.sshPort = try FreePort.loopback()
+            try context.vms.save(record)
+            let spec = domainSpec(record, manifest: manifest, credentials: credentials)
+            let xml = spec.render()
+            context.logger.debug("domain XML", metadata: ["xml": "\(xml)"])
+            let transient = record.removeOnExit
+            do {
+                return try await Blocking.run {
+                    if transient { return try connection.createTransient(xml: xml, autoDestroy: true) }
+                    let domain = try connection.define(xml: xml)
+                    do { try domain.start() } catch {
+                        try? domain.undefine()
+                        throw error
+                    }
+                    return domain
+                }
+            } catch let error as LibvirtError where attempt < 3 && error.message.contains("host forwarding") {
+                continue
+            }
+        }
+    }
+
+    func domainSpec(_ record: VMRecord, manifest: CacheManifest, credentials: [String]) -> DomainSpec {
+        let vms = context.vms
+        return DomainSpec(
+            name: record.domainName, architecture: record.architecture, accelerator: record.accelerator,
+            cpus: record.cpus, memoryMiB: record.memoryMiB,
+            kernel: manifest.artifacts.kernel, initrd: manifest.artifacts.initrd,
+            kernelArguments: manifest.artifacts.kernelArguments,
+            disk: vms.overlay(record.id).path, consoleLog: vms.consoleLog(record.id).path,
+            sshPort: record.sshPort, oemStrings: credentials,
+            metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),
+                       ("ssh-port", String(record.sshPort)), ("ssh-user", record.sshUser),
+                       ("created", ISO8601DateFormatter().string(from: record.created))])
+    }
+
+    /// Polls SSH until it authenticates, the VM stops, or the timeout passes. Each failed
+    /// attempt is cheap (QEMU accepts and closes at once while the guest has no sshd).
+    func waitForSSH(_ vm: LaunchedVM, timeout: Duration) async throws -> SSHSession {
+        let progress = context.progress
+        let record = vm.record
+        let deadline = ContinuousClock.now + timeout
+        var lastError = "no attempt"
+        var first = true
+        while ContinuousClock.now < deadline {
+            progress.waiting("Waiting for SSH on 127.0.0.1:\(record.sshPort)", first: first)
+            first = false
+            let domain = vm.domain
+            let active = try await Blocking.run { domain.isActive }
+            guard active else {
+                progress.doneWaiting()
+                showConsoleTail(vm.consoleLog)
+                throw VMError.stoppedWhileBooting(name: record.name, consoleLog: vm.consoleLog.path)
+            }
+            let remaining = deadline - ContinuousClock.now
+            let attemptTimeout = min(remaining, .seconds(10))
+            let key = vm.privateKey
+            do {
+                let session = try await Blocking.run {
+                    try SSHSession(host: "127.0.0.1", port: record.sshPort, user: record.sshUser,
+                                   privateKey: key, timeout: attemptTimeout)
+                }
+                progress.doneWaiting()
+                progress.stage("SSH ready")
+                return session
+            } catch {
+                lastError = "\(error)"
+                context.logger.debug("ssh attempt failed", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        progress.doneWaiting()
+        showConsoleTail(vm.consoleLog)
+        throw VMError.sshTimeout(name: record.name, seconds: timeout.wholeSeconds, port: record.sshPort,
+                                 lastError: lastError, consoleLog: vm.consoleLog.path)
+    }
+
+    private func showConsoleTail(_ log: URL) {
+        let lines = ConsoleLog.tail(log)
+        guard !lines.isEmpty else { return }
+        context.progress.notice("--- last lines of the serial console ---\n" + lines.joined(separator: "\n") + "\n---")
+    }
+
+    /// Removes a VM: its domain (if still there) and its folder. Never the cached disk.
+    static func remove(_ record: VMRecord, domain: LibvirtDomain?, store: VMStore) {
+        try? domain?.remove()
+        store.remove(record.id)
+    }
+
+    /// Folders of `--rm` VMs whose process was killed: libvirt already destroyed their
+    /// auto-destroy domains, so only files are left.
+    private func removeAbandonedVMs() {
+        let store = context.vms
+        for record in store.abandonedTransientVMs() {
+            context.logger.info("removing state of abandoned VM \(record.name)")
+            store.remove(record.id)
+        }
+        for id in store.incompleteFolders() { store.remove(id) }
+    }
+}

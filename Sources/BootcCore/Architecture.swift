@@ -1,0 +1,61 @@
+// Guest CPU architectures and what each needs from QEMU and the kernel command line.
+
+public enum Architecture: String, Codable, Sendable, CaseIterable {
+    case x86_64
+    case aarch64
+
+    /// Maps the names podman and Go use (amd64, arm64) and uname's names to an architecture.
+    public init?(anyName name: String) {
+        switch name.lowercased() {
+        case "x86_64", "amd64": self = .x86_64
+        case "aarch64", "arm64": self = .aarch64
+        default: return nil
+        }
+    }
+
+    public var qemuBinary: String {
+        switch self {
+        case .x86_64: "qemu-system-x86_64"
+        case .aarch64: "qemu-system-aarch64"
+        }
+    }
+
+    /// The machine type for direct kernel boot.
+    public var machineType: String {
+        switch self {
+        case .x86_64: "q35"
+        case .aarch64: "virt"
+        }
+    }
+
+    /// The serial console device the guest kernel writes to.
+    public var serialConsole: String {
+        switch self {
+        case .x86_64: "ttyS0"
+        case .aarch64: "ttyAMA0"
+        }
+    }
+
+    /// GPT partition type GUID for this architecture's root partition (Discoverable Partitions Spec),
+    /// so systemd-gpt-auto-generator recognizes the root in images that rely on it.
+    public var rootPartitionType: String {
+        switch self {
+        case .x86_64: "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
+        case .aarch64: "B921B045-1DF0-41C3-AF44-4C6F280D3FAE"
+        }
+    }
+
+    #if arch(x86_64)
+    public static let host: Architecture = .x86_64
+    #elseif arch(arm64)
+    public static let host: Architecture = .aarch64
+    #endif
+}
+
+/// How QEMU runs the guest's CPU.
+public enum Accelerator: String, Codable, Sendable, CaseIterable {
+    /// Hardware virtualization through /dev/kvm.
+    case kvm
+    /// QEMU's software emulation (TCG): slow, but works everywhere.
+    case tcg
+}

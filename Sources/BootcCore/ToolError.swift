@@ -1,0 +1,21 @@
+// The error every module's error type conforms to, so the CLI can print one line and pick an exit code.
+
+/// An error whose message a user can act on: what went wrong and what to do about it.
+public protocol ToolError: Error, CustomStringConvertible {
+    /// The process exit code the CLI uses for this error.
+    var exitCode: Int32 { get }
+}
+
+extension ToolError {
+    public var exitCode: Int32 { ExitStatus.toolFailure }
+}
+
+/// The exit codes podman-bootc itself uses; any other status is the guest command's own.
+public enum ExitStatus {
+    /// Bad flags or arguments (swift-argument-parser's EX_USAGE).
+    public static let usage: Int32 = 64
+    /// podman-bootc failed before the guest command could report a status (like `podman run`).
+    public static let toolFailure: Int32 = 125
+    /// Interrupted by SIGINT.
+    public static let interrupted: Int32 = 130
+}

@@ -1,0 +1,59 @@
+// What podman-bootc remembers about a VM in its state directory, and what it boots from.
+
+import Foundation
+
+/// The files an installed disk is made of: the root disk and the kernel it boots directly.
+public struct BootArtifacts: Codable, Sendable, Equatable {
+    public var disk: String
+    public var kernel: String
+    public var initrd: String?
+    public var kernelArguments: [String]
+
+    public init(disk: String, kernel: String, initrd: String?, kernelArguments: [String]) {
+        self.disk = disk
+        self.kernel = kernel
+        self.initrd = initrd
+        self.kernelArguments = kernelArguments
+    }
+}
+
+/// The VM's spec: everything chosen when it was created. Its running state comes from libvirt.
+public struct VMRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var domainName: String
+    public var image: String
+    public var imageID: String
+    public var architecture: Architecture
+    public var accelerator: Accelerator
+    public var cpus: Int
+    public var memoryMiB: Int
+    public var sshPort: Int
+    public var sshUser: String
+    /// Remove the VM when the process that created it ends (`run --rm`).
+    public var removeOnExit: Bool
+    /// The process that owns a `--rm` VM; a dead owner means the VM's state is garbage.
+    public var ownerPID: Int32?
+    public var created: Date
+
+    public init(
+        id: String, name: String, domainName: String, image: String, imageID: String,
+        architecture: Architecture, accelerator: Accelerator, cpus: Int, memoryMiB: Int,
+        sshPort: Int, sshUser: String, removeOnExit: Bool, ownerPID: Int32?, created: Date
+    ) {
+        self.id = id
+        self.name = name
+        self.domainName = domainName
+        self.image = image
+        self.imageID = imageID
+        self.architecture = architecture
+        self.accelerator = accelerator
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.sshPort = sshPort
+        self.sshUser = sshUser
+        self.removeOnExit = removeOnExit
+        self.ownerPID = ownerPID
+        self.created = created
+    }
+}

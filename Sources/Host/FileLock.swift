@@ -1,0 +1,22 @@
+// An exclusive advisory lock on a file, held until released or the process dies.
+
+import Foundation
+
+public final class FileLock {
+    private let fd: Int32
+
+    /// Blocks until the lock at `path` is ours. The kernel releases it if we are killed,
+    /// so a crashed install never leaves a lock behind.
+    public init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                close(fd)
+                throw CocoaError(.fileLocking, userInfo: [NSFilePathErrorKey: path])
+            }
+        }
+    }
+
+    deinit { close(fd) }
+}

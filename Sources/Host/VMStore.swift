@@ -1,0 +1,71 @@
+// VM state folders: vm.json, the overlay disk, the console log, and the SSH key (in ssh/, 0700).
+
+import BootcCore
+import Foundation
+
+public struct VMStore: Sendable {
+    public let locations: StateLocations
+    static let recordName = "vm.json"
+
+    public init(locations: StateLocations) { self.locations = locations }
+
+    public func folder(_ id: String) -> URL { locations.vm(id) }
+    public func privateKey(_ id: String) -> URL { folder(id).appendingPathComponent("ssh/id_ed25519") }
+    public func overlay(_ id: String) -> URL { folder(id).appendingPathComponent("disk.qcow2") }
+    public func consoleLog(_ id: String) -> URL { folder(id).appendingPathComponent("console.log") }
+
+    /// Creates the VM's folder (0755: QEMU's user reads the overlay and console log through it)
+    /// and its private ssh/ folder (0700).
+    public func create(_ record: VMRecord) throws {
+        let dir = folder(record.id)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("ssh"), withIntermediateDirectories: true)
+        chmod(dir.path, 0o755)
+        chmod(dir.appendingPathComponent("ssh").path, 0o700)
+        try save(record)
+    }
+
+    public func save(_ record: VMRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        let url = folder(record.id).appendingPathComponent(Self.recordName)
+        try encoder.encode(record).write(to: url, options: .atomic)
+    }
+
+    public func load(_ id: String) -> VMRecord? {
+        let url = folder(id).appendingPathComponent(Self.recordName)
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(VMRecord.self, from: data)
+    }
+
+    public func all() -> [VMRecord] {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: locations.vms.path)) ?? []
+        return ids.compactMap(load).sorted { $0.created < $1.created }
+    }
+
+    public func remove(_ id: String) {
+        try? FileManager.default.removeItem(at: folder(id))
+    }
+
+    /// `--rm` VMs whose owning process is gone (killed before it could clean up). libvirt
+    /// already destroyed their auto-destroy domains; their folders are what is left.
+    public func abandonedTransientVMs() -> [VMRecord] {
+        all().filter { record in
+            guard record.removeOnExit, let pid = record.ownerPID else { return false }
+            return kill(pid, 0) != 0 && errno == ESRCH
+        }
+    }
+
+    /// Folders without a readable vm.json, older than a minute (a run killed while creating one).
+    public func incompleteFolders() -> [String] {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: locations.vms.path)) ?? []
+        return ids.filter { id in
+            guard load(id) == nil else { return false }
+            let attributes = try? FileManager.default.attributesOfItem(atPath: folder(id).path)
+            let modified = attributes?[.modificationDate] as? Date ?? .distantPast
+            return Date().timeIntervalSince(modified) > 60
+        }
+    }
+}

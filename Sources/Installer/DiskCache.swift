@@ -1,0 +1,87 @@
+// Installed disks on the host, keyed by CacheKeyInputs; entries appear whole or not at all.
+
+import BootcCore
+import Foundation
+import Host
+
+/// What a cache entry holds, written last, as its sidecar: the inputs and the boot files.
+public struct CacheManifest: Codable, Sendable, Equatable {
+    public var key: String
+    public var inputs: CacheKeyInputs
+    public var kernelVersion: String
+    public var artifacts: BootArtifacts
+    public var created: Date
+}
+
+public struct DiskCache: Sendable {
+    public let directory: URL
+    static let manifestName = "manifest.json"
+    static let partialPrefix = ".partial-"
+
+    public init(directory: URL) { self.directory = directory }
+
+    public func entry(for key: String) -> URL { directory.appendingPathComponent(key) }
+
+    /// The manifest of a complete entry, or nil. An entry without its manifest is not complete.
+    public func lookup(_ key: String) -> CacheManifest? {
+        let url = entry(for: key).appendingPathComponent(Self.manifestName)
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let manifest = try? decoder.decode(CacheManifest.self, from: data), manifest.key == key,
+              FileManager.default.fileExists(atPath: manifest.artifacts.disk) else { return nil }
+        return manifest
+    }
+
+    /// Serializes installs of one key across processes; the kernel drops the lock if we die.
+    public func lock(_ key: String) throws -> FileLock {
+        try FileLock(path: directory.appendingPathComponent(".\(key).lock").path)
+    }
+
+    /// A fresh folder to build an entry in, named after this process so a later run can tell
+    /// whether its builder is still alive.
+    public func makePartial(for key: String) throws -> URL {
+        let url = directory.appendingPathComponent("\(Self.partialPrefix)\(key)-\(getpid())")
+        try? FileManager.default.removeItem(at: url)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        chmod(url.path, 0o755)
+        return url
+    }
+
+    /// Moves a finished partial folder into place in one rename.
+    public func commit(partial: URL, key: String, manifest: CacheManifest) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        var inPlace = manifest
+        inPlace.artifacts = manifest.artifacts.relocated(from: partial, to: entry(for: key))
+        let manifestURL = partial.appendingPathComponent(Self.manifestName)
+        try encoder.encode(inPlace).write(to: manifestURL)
+        chmod(manifestURL.path, 0o644)
+        let final = entry(for: key)
+        try? FileManager.default.removeItem(at: final)
+        guard rename(partial.path, final.path) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: final.path])
+        }
+    }
+
+    /// Removes partial folders left by installs whose process is gone (killed mid-install).
+    public func removeAbandonedPartials() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names where name.hasPrefix(Self.partialPrefix) {
+            guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            }
+        }
+    }
+}
+
+extension BootArtifacts {
+    func relocated(from old: URL, to new: URL) -> BootArtifacts {
+        func move(_ path: String) -> String {
+            path.hasPrefix(old.path + "/") ? new.path + path.dropFirst(old.path.count) : path
+        }
+        return BootArtifacts(disk: move(disk), kernel: move(kernel), initrd: initrd.map(move), kernelArguments: kernelArguments)
+    }
+}

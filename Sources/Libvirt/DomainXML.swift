@@ -1,0 +1,147 @@
+// Renders the libvirt domain XML of a podman-bootc VM from a value (golden-tested).
+
+import BootcCore
+
+/// Everything a VM's domain definition says. Paths are absolute host paths.
+public struct DomainSpec: Sendable, Equatable {
+    public var name: String
+    public var uuid: String?
+    public var architecture: Architecture
+    public var accelerator: Accelerator
+    public var cpus: Int
+    public var memoryMiB: Int
+    public var kernel: String
+    public var initrd: String?
+    public var kernelArguments: [String]
+    public var disk: String
+    public var diskFormat: String
+    public var consoleLog: String
+    public var sshPort: Int
+    /// SMBIOS type 11 OEM strings (systemd credentials).
+    public var oemStrings: [String]
+    /// Our own facts about the VM, kept in the domain under `DomainSpec.metadataNamespace`.
+    public var metadata: [(key: String, value: String)]
+    /// Path of the QEMU binary; nil lets libvirt pick its default for the architecture.
+    public var emulator: String?
+
+    public static let metadataNamespace = "https://podman-bootc.dev/xmlns/vm/1"
+    public static let metadataPrefix = "podman-bootc"
+
+    public init(name: String, uuid: String? = nil, architecture: Architecture, accelerator: Accelerator, cpus: Int,
+                memoryMiB: Int, kernel: String, initrd: String?, kernelArguments: [String], disk: String,
+                diskFormat: String = "qcow2", consoleLog: String, sshPort: Int, oemStrings: [String],
+                metadata: [(key: String, value: String)] = [], emulator: String? = nil) {
+        self.name = name
+        self.uuid = uuid
+        self.architecture = architecture
+        self.accelerator = accelerator
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.kernel = kernel
+        self.initrd = initrd
+        self.kernelArguments = kernelArguments
+        self.disk = disk
+        self.diskFormat = diskFormat
+        self.consoleLog = consoleLog
+        self.sshPort = sshPort
+        self.oemStrings = oemStrings
+        self.metadata = metadata
+        self.emulator = emulator
+    }
+
+    public static func == (lhs: DomainSpec, rhs: DomainSpec) -> Bool {
+        lhs.render() == rhs.render()
+    }
+}
+
+extension DomainSpec {
+    /// The domain XML. Networking goes through <qemu:commandline> because libvirt 9.0
+    /// ignores <portForward> on user-mode interfaces; the forward binds 127.0.0.1 only.
+    public func render() -> String {
+        let e = XMLText.escaped
+        var x = "<domain type='\(accelerator == .kvm ? "kvm" : "qemu")' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
+        x += "  <name>\(e(name))</name>\n"
+        if let uuid { x += "  <uuid>\(e(uuid))</uuid>\n" }
+        if !metadata.isEmpty {
+            x += "  <metadata>\n"
+            x += "    <\(Self.metadataPrefix):vm xmlns:\(Self.metadataPrefix)='\(Self.metadataNamespace)'>\n"
+            for (key, value) in metadata {
+                x += "      <\(Self.metadataPrefix):\(key)>\(e(value))</\(Self.metadataPrefix):\(key)>\n"
+            }
+            x += "    </\(Self.metadataPrefix):vm>\n"
+            x += "  </metadata>\n"
+        }
+        x += "  <memory unit='MiB'>\(memoryMiB)</memory>\n"
+        x += "  <vcpu>\(cpus)</vcpu>\n"
+        if !oemStrings.isEmpty && architecture == .x86_64 {
+            x += "  <sysinfo type='smbios'>\n    <oemStrings>\n"
+            for entry in oemStrings { x += "      <entry>\(e(entry))</entry>\n" }
+            x += "    </oemStrings>\n  </sysinfo>\n"
+        }
+        x += "  <os>\n"
+        x += "    <type arch='\(architecture.rawValue)' machine='\(architecture.machineType)'>hvm</type>\n"
+        x += "    <kernel>\(e(kernel))</kernel>\n"
+        if let initrd { x += "    <initrd>\(e(initrd))</initrd>\n" }
+        x += "    <cmdline>\(e(kernelArguments.joined(separator: " ")))</cmdline>\n"
+        if !oemStrings.isEmpty && architecture == .x86_64 { x += "    <smbios mode='sysinfo'/>\n" }
+        x += "  </os>\n"
+        x += "  <features>\n    <acpi/>\n"
+        if architecture == .aarch64 { x += "    <gic version='3'/>\n" }
+        x += "  </features>\n"
+        x += accelerator == .kvm ? "  <cpu mode='host-passthrough'/>\n" : "  <cpu mode='maximum'/>\n"
+        x += "  <clock offset='utc'/>\n"
+        x += "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>restart</on_reboot>\n  <on_crash>destroy</on_crash>\n"
+        x += "  <devices>\n"
+        if let emulator { x += "    <emulator>\(e(emulator))</emulator>\n" }
+        x += "    <disk type='file' device='disk'>\n"
+        x += "      <driver name='qemu' type='\(e(diskFormat))' discard='unmap'/>\n"
+        x += "      <source file='\(e(disk))'/>\n"
+        x += "      <target dev='vda' bus='virtio'/>\n"
+        x += "    </disk>\n"
+        x += "    <serial type='pty'>\n"
+        x += "      <log file='\(e(consoleLog))' append='off'/>\n"
+        x += "      <target port='0'/>\n"
+        x += "    </serial>\n"
+        x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n"
+        x += "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n    </rng>\n"
+        x += "    <memballoon model='none'/>\n"
+        x += "  </devices>\n"
+        x += "  <qemu:commandline>\n"
+        for arg in qemuNetworkArguments { x += "    <qemu:arg value='\(e(arg))'/>\n" }
+        if !oemStrings.isEmpty && architecture != .x86_64 {
+            // No firmware, no SMBIOS on these machines: systemd also reads credentials from fw_cfg.
+            for entry in oemStrings {
+                guard let cred = FirmwareConfigCredential(oemString: entry) else { continue }
+                x += "    <qemu:arg value='-fw_cfg'/>\n"
+                x += "    <qemu:arg value='\(e(cred.fwCfgArgument))'/>\n"
+            }
+        }
+        x += "  </qemu:commandline>\n"
+        x += "</domain>\n"
+        return x
+    }
+
+    /// The NIC sits at PCI slot 0x1e of the root bus: libvirt fills slots from 1 upward with
+    /// its own devices and does not know about this one.
+    var qemuNetworkArguments: [String] {
+        ["-netdev", "user,id=podman-bootc-net0,hostfwd=tcp:127.0.0.1:\(sshPort)-:22",
+         "-device", "virtio-net-pci,netdev=podman-bootc-net0,addr=0x1e"]
+    }
+}
+
+/// A systemd credential passed through QEMU's fw_cfg (opt/io.systemd.credentials/NAME).
+struct FirmwareConfigCredential {
+    var name: String
+    var base64Value: String
+
+    init?(oemString: String) {
+        let prefix = "io.systemd.credential.binary:"
+        guard oemString.hasPrefix(prefix), let eq = oemString.firstIndex(of: "=") else { return nil }
+        name = String(oemString[oemString.index(oemString.startIndex, offsetBy: prefix.count)..<eq])
+        base64Value = String(oemString[oemString.index(after: eq)...])
+    }
+
+    /// fw_cfg takes the value inline as `string=`; QEMU splits options on commas,
+    /// which base64 never contains.
+    var fwCfgArgument: String { "name=opt/io.systemd.credentials/\(name),string=\(base64Value)" }
+}

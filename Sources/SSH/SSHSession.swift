@@ -1,0 +1,92 @@
+// An authenticated libssh2 session over a TCP socket; owns both.
+
+import Foundation
+internal import CLibSSH2
+
+public final class SSHSession: @unchecked Sendable {
+    // Used from one thread at a time: the caller's.
+    let session: OpaquePointer
+    let socket: Int32
+    // Disconnecting is only valid after a completed handshake (libssh2 crashes otherwise).
+    private var handshakeCompleted = false
+
+    private static let libraryReady: Void = { _ = libssh2_init(0) }()
+
+    /// Connects, completes the SSH handshake and authenticates with the private key file.
+    /// `timeout` bounds the TCP connect and every blocking libssh2 call.
+    public init(host: String, port: Int, user: String, privateKey: URL, timeout: Duration) throws {
+        _ = Self.libraryReady
+        let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        socket = try Self.connect(host: host, port: port, timeoutMilliseconds: Int32(milliseconds))
+        guard let session = libssh2_session_init_ex(nil, nil, nil, nil) else {
+            close(socket)
+            throw SSHError.handshake("libssh2 could not allocate a session")
+        }
+        self.session = session
+        // From here on a thrown error runs deinit, which frees the session and the socket.
+        libssh2_session_set_timeout(session, milliseconds)
+        guard libssh2_session_handshake(session, socket) == 0 else { throw SSHError.handshake(lastError) }
+        handshakeCompleted = true
+        let rc = libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, privateKey.path, nil)
+        guard rc == 0 else { throw SSHError.authentication(user: user, reason: lastError) }
+    }
+
+    deinit {
+        if handshakeCompleted {
+            libssh2_session_set_blocking(session, 1)
+            libssh2_session_disconnect_ex(session, SSH_DISCONNECT_BY_APPLICATION, "bye", "")
+        }
+        libssh2_session_free(session)
+        close(socket)
+    }
+
+    var lastError: String {
+        var message: UnsafeMutablePointer<CChar>?
+        var length: Int32 = 0
+        let code = libssh2_session_last_error(session, &message, &length, 0)
+        let text = message.map { String(cString: $0) } ?? ""
+        return text.isEmpty ? "libssh2 error \(code)" : text
+    }
+
+    private static func connect(host: String, port: Int, timeoutMilliseconds: Int32) throws -> Int32 {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+            throw SSHError.connect(host: host, port: port, reason: "not an IPv4 address")
+        }
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SSHError.connect(host: host, port: port, reason: String(cString: strerror(errno))) }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+
+        // Non-blocking connect, so an unanswered SYN cannot stall us past the timeout.
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if rc != 0 {
+            guard errno == EINPROGRESS else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                throw SSHError.connect(host: host, port: port, reason: reason)
+            }
+            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&pfd, 1, timeoutMilliseconds)
+            var socketError: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &socketError, &length)
+            guard ready == 1, socketError == 0 else {
+                close(fd)
+                let reason = ready == 0 ? "timed out" : String(cString: strerror(socketError))
+                throw SSHError.connect(host: host, port: port, reason: reason)
+            }
+        }
+        _ = fcntl(fd, F_SETFL, flags)
+        return fd
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs what podman-bootc needs on Debian/Ubuntu and starts the services it talks to.
+# Idempotent: run it as often as you like. Needs root (apt, libvirtd, rootful podman).
+set -euo pipefail
+
+packages=(
+  podman runc qemu-system-x86 qemu-utils
+  libvirt-daemon-system libvirt-clients libvirt-dev libssh2-1-dev pkg-config
+  mmdebstrap e2fsprogs fdisk xorriso dosfstools mtools ovmf tmux
+)
+case "$(uname -m)" in
+  aarch64) packages+=(qemu-system-arm qemu-efi-aarch64) ;;
+esac
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/setup.sh must run as root: it installs packages (${packages[*]})," >&2
+  echo "configures rootful podman and starts libvirtd. Run: sudo $0" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Rootful podman: crun fails where cgroups are v1-hybrid and root lacks CAP_SYS_RESOURCE,
+# so use runc and ulimits within the real hard limits (read, never assumed).
+conf=/etc/containers/containers.conf.d/50-podman-bootc.conf
+nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
+[ "$nofile" = unlimited ] && nofile=1048576
+[ "$nproc" = unlimited ] && nproc=32768
+[ "$nproc" -gt 32768 ] && nproc=32768
+want=$(cat <<CONF
+# Written by podman-bootc scripts/setup.sh
+[containers]
+default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+)
+if [ ! -d /run/systemd/system ] && { [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$want" ]; }; then
+  mkdir -p "$(dirname "$conf")"
+  printf '%s\n' "$want" > "$conf"
+fi
+
+# libvirt: through systemd when it runs, else start the daemons ourselves.
+if [ -d /run/systemd/system ]; then
+  systemctl start virtlogd.socket libvirtd.socket libvirtd.service >/dev/null 2>&1 || true
+else
+  pgrep -x virtlogd >/dev/null || virtlogd -d
+  pgrep -x libvirtd >/dev/null || libvirtd -d
+fi
+for _ in $(seq 1 50); do
+  [ -S /run/libvirt/libvirt-sock ] || [ -S /var/run/libvirt/libvirt-sock ] && break
+  sleep 0.1
+done
+virsh -c qemu:///system version >/dev/null 2>&1 || { echo "setup: libvirtd does not answer on qemu:///system" >&2; exit 1; }
+echo "setup: ready (podman $(podman version --format '{{.Client.Version}}'), libvirt $(virsh -c qemu:///system version --daemon | awk '/daemon/ {print $NF}'))" >&2
