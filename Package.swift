@@ -51,11 +51,12 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(name: "podman-bootc", dependencies: ["BootcCLI"], swiftSettings: swiftSettings),
 
-        .testTarget(name: "BootcCoreTests", dependencies: ["BootcCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "PodmanTests", dependencies: ["Podman"], resources: [.copy("Golden")], swiftSettings: swiftSettings),
-        .testTarget(name: "InstallerTests", dependencies: ["Installer"], resources: [.copy("Golden")], swiftSettings: swiftSettings),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"], resources: [.copy("Golden")], swiftSettings: swiftSettings),
-        .testTarget(name: "SSHTests", dependencies: ["SSH"], resources: [.copy("Golden")], swiftSettings: swiftSettings),
+        .target(name: "GoldenFiles", path: "Tests/GoldenFiles"),
+        .testTarget(name: "BootcCoreTests", dependencies: ["BootcCore", "GoldenFiles"], swiftSettings: swiftSettings),
+        .testTarget(name: "PodmanTests", dependencies: ["Podman", "GoldenFiles"], swiftSettings: swiftSettings),
+        .testTarget(name: "InstallerTests", dependencies: ["Installer", "GoldenFiles"], swiftSettings: swiftSettings),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "GoldenFiles"], swiftSettings: swiftSettings),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["BootcCore"], swiftSettings: swiftSettings),
     ]
 )

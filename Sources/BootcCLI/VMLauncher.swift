@@ -116,7 +116,8 @@ struct VMLauncher: Sendable {
             name: record.domainName, architecture: record.architecture, accelerator: record.accelerator,
             cpus: record.cpus, memoryMiB: record.memoryMiB,
             kernel: manifest.artifacts.kernel, initrd: manifest.artifacts.initrd,
-            kernelArguments: manifest.artifacts.kernelArguments,
+            // Each VM gets its name as hostname, so shells and logs say which VM they are.
+            kernelArguments: manifest.artifacts.kernelArguments + ["systemd.hostname=\(record.name)"],
             disk: vms.overlay(record.id).path, consoleLog: vms.consoleLog(record.id).path,
             sshPort: record.sshPort, oemStrings: credentials,
             metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),

@@ -1,0 +1,51 @@
+// The interactive shell in a real terminal (tmux): prompt, a typed command, exit status,
+// terminal restored, and the VM still running afterwards (no --rm).
+
+import Foundation
+import Testing
+
+@Suite(.serialized) struct InteractiveShellTests {
+    @Test func shellInATerminal() throws {
+        let session = "podman-bootc-e2e-\(UUID().uuidString.prefix(8))"
+        let name = "e2e-shell-\(UUID().uuidString.prefix(6).lowercased())"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(session)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer {
+            _ = try? Harness.run("/usr/bin/tmux", ["kill-session", "-t", session])
+            _ = try? Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "destroy", name])
+            _ = try? Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "undefine", name])
+            try? FileManager.default.removeItem(at: dir)
+        }
+        // The pane's shell records the terminal settings before and after, and our exit status.
+        let script = """
+            stty -g > \(dir.path)/before
+            \(Harness.binary) run --name \(name) \(Harness.demoImage)
+            echo "EXIT:$?" > \(dir.path)/status
+            stty -g > \(dir.path)/after
+            sleep 600
+            """
+        try script.write(to: dir.appendingPathComponent("pane.sh"), atomically: true, encoding: .utf8)
+        try Harness.run("/usr/bin/tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh \(dir.path)/pane.sh"])
+
+        func screen() throws -> String { try Harness.run("/usr/bin/tmux", ["capture-pane", "-p", "-t", session]).stdout }
+        let prompted = try Harness.waitUntil(timeout: 300) { try screen().contains("root@\(name)") }
+        #expect(prompted, "no prompt: \((try? screen()) ?? "")")
+
+        try Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "echo hello-$((6*7)) $(tput cols)", "Enter"])
+        let ran = try Harness.waitUntil(timeout: 30) { try screen().contains("hello-42 120") }
+        #expect(ran, "typed command did not run: \((try? screen()) ?? "")")
+
+        try Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "exit 3", "Enter"])
+        let statusFile = dir.appendingPathComponent("status")
+        #expect(Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: statusFile.path) })
+        #expect(Harness.waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("after").path) })
+        #expect(try String(contentsOf: statusFile, encoding: .utf8) == "EXIT:3\n")
+        let before = try String(contentsOf: dir.appendingPathComponent("before"), encoding: .utf8)
+        let after = try String(contentsOf: dir.appendingPathComponent("after"), encoding: .utf8)
+        #expect(before == after, "terminal settings not restored")
+
+        // Without --rm the VM outlives the session.
+        let state = try Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "domstate", name]).stdout
+        #expect(state.contains("running"))
+    }
+}

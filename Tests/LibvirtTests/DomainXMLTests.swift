@@ -1,0 +1,92 @@
+// The domain XML (golden) and the wrapper against libvirt's in-process test driver.
+
+import BootcCore
+import Foundation
+import GoldenFiles
+@testable import Libvirt
+import Testing
+
+@Suite struct DomainXMLTests {
+    static func spec(_ architecture: Architecture, _ accelerator: Accelerator) -> DomainSpec {
+        DomainSpec(
+            name: "podman-bootc-test-3f2a", architecture: architecture, accelerator: accelerator, cpus: 2, memoryMiB: 2048,
+            kernel: "/var/lib/podman-bootc/cache/k/vmlinuz", initrd: "/var/lib/podman-bootc/cache/k/initrd.img",
+            kernelArguments: ["root=/dev/vda1", "rw", "console=\(architecture.serialConsole)"],
+            disk: "/var/lib/podman-bootc/vms/3f2a/disk.qcow2", consoleLog: "/var/lib/podman-bootc/vms/3f2a/console.log",
+            sshPort: 40022, oemStrings: ["io.systemd.credential.binary:tmpfiles.extra=ZCAvcm9vdC8uc3No"],
+            metadata: [("id", "3f2a00000000"), ("image", "localhost/podman-bootc-test:debian")])
+    }
+
+    @Test func x86TCG() throws {
+        try Golden.check(Self.spec(.x86_64, .tcg).render(), "domain-x86_64-tcg.xml")
+    }
+
+    @Test func x86KVMUsesTheHostCPU() {
+        let xml = Self.spec(.x86_64, .kvm).render()
+        #expect(xml.hasPrefix("<domain type='kvm'"))
+        #expect(xml.contains("<cpu mode='host-passthrough'/>"))
+    }
+
+    @Test func aarch64PassesCredentialsThroughFirmwareConfig() throws {
+        try Golden.check(Self.spec(.aarch64, .tcg).render(), "domain-aarch64-tcg.xml")
+    }
+
+    @Test func sshForwardBindsLoopbackOnly() {
+        #expect(Self.spec(.x86_64, .tcg).render().contains("hostfwd=tcp:127.0.0.1:40022-:22"))
+    }
+
+    @Test func valuesAreEscaped() {
+        var spec = Self.spec(.x86_64, .tcg)
+        spec.metadata = [("image", "evil'/><x a=\"&\">")]
+        spec.kernelArguments = ["a<b"]
+        let xml = spec.render()
+        #expect(xml.contains("evil&apos;/&gt;&lt;x a=&quot;&amp;&quot;&gt;"))
+        #expect(xml.contains("<cmdline>a&lt;b</cmdline>"))
+    }
+
+    @Test func uriDefaults() {
+        #expect(LibvirtConnection.resolveURI(explicit: "test:///default", environment: ["LIBVIRT_DEFAULT_URI": "x"], isRoot: true) == "test:///default")
+        #expect(LibvirtConnection.resolveURI(explicit: nil, environment: ["LIBVIRT_DEFAULT_URI": "qemu+ssh://h/system"], isRoot: true) == "qemu+ssh://h/system")
+        #expect(LibvirtConnection.resolveURI(explicit: nil, environment: [:], isRoot: true) == "qemu:///system")
+        #expect(LibvirtConnection.resolveURI(explicit: nil, environment: [:], isRoot: false) == "qemu:///session")
+    }
+}
+
+/// The C wrapper against libvirt's `test:///default` driver: real libvirt, no daemon.
+@Suite struct LibvirtConnectionTests {
+    static let xml = """
+        <domain type='test'>
+          <name>podman-bootc-unit</name>
+          <memory unit='MiB'>128</memory>
+          <os><type>hvm</type></os>
+          <metadata><podman-bootc:vm xmlns:podman-bootc='\(DomainSpec.metadataNamespace)'><podman-bootc:id>abc</podman-bootc:id></podman-bootc:vm></metadata>
+        </domain>
+        """
+
+    @Test func lifecycle() throws {
+        let connection = try LibvirtConnection(uri: "test:///default")
+        let domain = try connection.define(xml: Self.xml)
+        #expect(try domain.state() == .stopped)
+        try domain.start()
+        #expect(try domain.state() == .running)
+        #expect(domain.isActive)
+        #expect(domain.podmanBootcMetadata()?.contains("<id>abc</id>") == true)
+        #expect(try connection.allDomains().contains { $0.name == "podman-bootc-unit" })
+        try domain.remove()
+        #expect(try connection.domain(named: "podman-bootc-unit") == nil)
+    }
+
+    @Test func transientDomainsVanishWhenDestroyed() throws {
+        let connection = try LibvirtConnection(uri: "test:///default")
+        let domain = try connection.createTransient(xml: Self.xml.replacingOccurrences(of: "podman-bootc-unit", with: "podman-bootc-transient"), autoDestroy: false)
+        #expect(!domain.isPersistent)
+        try domain.remove()
+        #expect(try connection.domain(named: "podman-bootc-transient") == nil)
+    }
+
+    @Test func errorsCarryLibvirtsMessage() throws {
+        let connection = try LibvirtConnection(uri: "test:///default")
+        #expect(throws: LibvirtError.self) { try connection.define(xml: "<domain type='test'><name>x</name>") }
+        #expect(throws: LibvirtConnectionError.self) { try LibvirtConnection(uri: "qemu+unix:///system?socket=/nonexistent/sock") }
+    }
+}

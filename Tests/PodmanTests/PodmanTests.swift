@@ -1,0 +1,43 @@
+// podman argv and the decoding of its JSON output.
+
+import Foundation
+import GoldenFiles
+@testable import Podman
+import Testing
+
+@Suite struct PodmanTests {
+    @Test func argvGolden() throws {
+        let reference = "localhost/podman-bootc-test:debian"
+        let commands = [
+            PodmanArguments.inspectImage(reference),
+            PodmanArguments.pull("quay.io/fedora/fedora-bootc:42"),
+            PodmanArguments.mountImage("0123abcd"),
+            PodmanArguments.unmountImage("0123abcd"),
+        ]
+        try Golden.check(commands.map { $0.joined(separator: " ") }.joined(separator: "\n") + "\n", "podman-argv.txt")
+    }
+
+    @Test func referencesStartingWithADashCannotBecomeFlags() {
+        #expect(PodmanArguments.inspectImage("--help").suffix(2) == ["--", "--help"])
+    }
+
+    @Test func decodesInspectOutput() throws {
+        // Shape of `podman image inspect --format json` from podman 4.3, trimmed.
+        let json = """
+            [{"Id": "5f2c", "Digest": "sha256:abcd", "RepoTags": ["localhost/podman-bootc-test:debian"],
+              "Size": 692000000, "Architecture": "amd64", "Os": "linux",
+              "Labels": {"containers.bootc": "1"}, "Config": {"Cmd": ["/sbin/init"]}}]
+            """
+        let image = try #require(try ImageInspection.decode(json).first)
+        #expect(image.id == "5f2c")
+        #expect(image.size == 692_000_000)
+        #expect(image.architecture == "amd64")
+        #expect(image.labels?["containers.bootc"] == "1")
+    }
+
+    @Test(arguments: [("quay.io/fedora/fedora-bootc:42", true), ("registry:5000/x", true),
+                      ("localhost/podman-bootc-test:debian", false), ("fedora", false), ("library/fedora", false)])
+    func pullsOnlyRegistryReferences(reference: String, pulls: Bool) {
+        #expect(Podman.namesRegistry(reference) == pulls)
+    }
+}
