@@ -20,6 +20,20 @@ enum Harness {
         var errorLines: [Substring] { stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") } }
     }
 
+    /// Runs a program to completion with stdin from /dev/null and no output captured: for
+    /// programs that leave a daemon behind holding their stdout (tmux new-session).
+    static func runDetached(_ executable: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     /// Runs a program to completion with stdin from /dev/null.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 600) throws -> Result {

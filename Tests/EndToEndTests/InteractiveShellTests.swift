@@ -4,14 +4,15 @@
 import Foundation
 import Testing
 
-@Suite(.serialized) struct InteractiveShellTests {
+extension EndToEnd {
+@Suite struct InteractiveShellTests {
     @Test func shellInATerminal() throws {
         let session = "podman-bootc-e2e-\(UUID().uuidString.prefix(8))"
         let name = "e2e-shell-\(UUID().uuidString.prefix(6).lowercased())"
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(session)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer {
-            _ = try? Harness.run("/usr/bin/tmux", ["kill-session", "-t", session])
+            _ = try? Harness.runDetached("/usr/bin/tmux", ["kill-session", "-t", session])
             _ = try? Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "destroy", name])
             _ = try? Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "undefine", name])
             try? FileManager.default.removeItem(at: dir)
@@ -25,7 +26,7 @@ import Testing
             sleep 600
             """
         try script.write(to: dir.appendingPathComponent("pane.sh"), atomically: true, encoding: .utf8)
-        try Harness.run("/usr/bin/tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh \(dir.path)/pane.sh"])
+        #expect(try Harness.runDetached("/usr/bin/tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh \(dir.path)/pane.sh"]) == 0)
 
         func screen() throws -> String { try Harness.run("/usr/bin/tmux", ["capture-pane", "-p", "-t", session]).stdout }
         let prompted = try Harness.waitUntil(timeout: 300) { try screen().contains("root@\(name)") }
@@ -48,4 +49,5 @@ import Testing
         let state = try Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "domstate", name]).stdout
         #expect(state.contains("running"))
     }
+}
 }

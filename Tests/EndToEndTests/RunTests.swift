@@ -4,7 +4,11 @@
 import Foundation
 import Testing
 
-@Suite(.serialized) struct RunTests {
+/// Every end-to-end suite nests here, so no two tests boot VMs at the same time.
+@Suite(.serialized) enum EndToEnd {}
+
+extension EndToEnd {
+@Suite struct RunTests {
     let image = Harness.demoImage
 
     /// After a --rm run nothing of the VM may remain: no domain, no state folder, no QEMU.
@@ -121,4 +125,5 @@ import Testing
         _ = try Harness.podmanBootc(["run", "--rm", "localhost/podman-bootc-does-not-exist:1", "--", "true"])
         try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
     }
+}
 }
