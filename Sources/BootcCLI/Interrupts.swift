@@ -42,6 +42,11 @@ final class InterruptCleanup: Sendable {
         action?()
     }
 
+    /// Forgets the action without running it (what it guarded against can no longer happen).
+    func discard(_ id: Int) {
+        _ = actions.withLock { $0.removeValue(forKey: id) }
+    }
+
     private func interrupted(by signalNumber: Int32) {
         TerminalState.restore()
         let pending = actions.withLock { actions in

@@ -53,7 +53,26 @@ struct VMLauncher: Sendable {
         let installer = DirectInstaller(podman: context.podman, runner: context.runner,
                                         cache: DiskCache(directory: context.locations.diskCache), logger: context.logger)
         let request = InstallRequest(reference: options.image, image: image, architecture: architecture, diskSize: options.diskSize)
-        let manifest = try await installer.install(request) { progress.stage($0) }
+        // An interrupt mid-install must not leave the image mounted; the partial disk folder
+        // is removed by the next run (its owner's PID is in its name).
+        let imageID = image.id
+        let unmountOnInterrupt = InterruptCleanup.shared.register {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            unmount.arguments = PodmanArguments.unmountImage(imageID)
+            unmount.standardOutput = FileHandle.nullDevice
+            unmount.standardError = FileHandle.nullDevice
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        let manifest: CacheManifest
+        do {
+            manifest = try await installer.install(request) { progress.stage($0) }
+            InterruptCleanup.shared.discard(unmountOnInterrupt)
+        } catch {
+            InterruptCleanup.shared.discard(unmountOnInterrupt)
+            throw error
+        }
 
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: options.image, id: id)
