@@ -136,7 +136,9 @@ struct VMLauncher: Sendable {
             cpus: record.cpus, memoryMiB: record.memoryMiB,
             kernel: manifest.artifacts.kernel, initrd: manifest.artifacts.initrd,
             // Each VM gets its name as hostname, so shells and logs say which VM they are.
-            kernelArguments: manifest.artifacts.kernelArguments + ["systemd.hostname=\(record.name)"],
+            // `quiet`: every console byte is an emulated UART write, slow under TCG; warnings,
+            // errors and failed units still reach the console log.
+            kernelArguments: manifest.artifacts.kernelArguments + ["quiet", "systemd.hostname=\(record.name)"],
             disk: vms.overlay(record.id).path, consoleLog: vms.consoleLog(record.id).path,
             sshPort: record.sshPort, oemStrings: credentials,
             metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),
