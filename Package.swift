@@ -59,6 +59,9 @@ let package = Package(
         .testTarget(name: "InstallerTests", dependencies: ["Installer", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["BootcCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["BootcCore", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: swiftSettings),
     ]
 )

@@ -4,6 +4,7 @@ import ArgumentParser
 import BootcCore
 import Foundation
 import Host
+import Installer
 import SSH
 
 struct RunCommand: AsyncParsableCommand {
@@ -45,6 +46,24 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Size of the VM's disk (sparse), e.g. 20G (default: max(10G, 2 x image size)).")
     var diskSize: String?
 
+    @Option(help: ArgumentHelp("Installer: auto (bootc when the image ships it), bootc, or direct.", valueName: "installer"))
+    var installer: InstallerChoice = .auto
+
+    @Option(help: "Root filesystem for bootc install (e.g. xfs, ext4, btrfs).")
+    var filesystem: String?
+
+    @Option(help: "Maximum size of the root filesystem for bootc install, e.g. 8G (bootc's --root-size).")
+    var rootSizeMax: String?
+
+    @Option(name: .customLong("karg"), help: ArgumentHelp("Extra kernel argument (repeatable).", valueName: "arg"))
+    var kernelArguments: [String] = []
+
+    @Flag(help: "Say whether the cached disk would be reused or reinstalled, and why; boot nothing.")
+    var dryRun = false
+
+    @Option(help: "Output format of --dry-run: text or json.")
+    var format: OutputFormat = .text
+
     @Option(help: ArgumentHelp("Acceleration: auto, kvm or tcg (also $PODMAN_BOOTC_ACCEL).", valueName: "mode"))
     var accel: String?
 
@@ -66,6 +85,13 @@ struct RunCommand: AsyncParsableCommand {
         }
         _ = memory
         if let diskSize, ByteSize(parsing: diskSize) == nil { throw ValidationError("--disk-size \(diskSize.debugDescription) is not a size (e.g. 20G)") }
+        if let rootSizeMax, ByteSize(parsing: rootSizeMax) == nil { throw ValidationError("--root-size-max \(rootSizeMax.debugDescription) is not a size (e.g. 8G)") }
+        if let filesystem, !filesystem.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) || filesystem.isEmpty {
+            throw ValidationError("--filesystem \(filesystem.debugDescription) is not a filesystem name (e.g. xfs, ext4, btrfs)")
+        }
+        for karg in kernelArguments where karg.isEmpty || karg.contains(where: { $0.isWhitespace || $0.isNewline }) {
+            throw ValidationError("--karg \(karg.debugDescription) must be one kernel argument without spaces (repeat --karg for several)")
+        }
         if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
         _ = try acceleratorOverride()
     }
@@ -84,25 +110,33 @@ struct RunCommand: AsyncParsableCommand {
         InterruptCleanup.shared.install()
         let options = LaunchOptions(
             image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
-            diskSize: diskSize.flatMap(ByteSize.init(parsing:)), accelerator: try acceleratorOverride(),
+            diskSize: diskSize.flatMap(ByteSize.init(parsing:)), installer: installer,
+            bootc: BootcInstallOptions(filesystem: filesystem, rootSize: rootSizeMax.flatMap(ByteSize.init(parsing:)),
+                                       kernelArguments: kernelArguments),
+            accelerator: try acceleratorOverride(),
             removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
         let launcher = VMLauncher(context: context)
+        if dryRun {
+            let plan = try await launcher.plan(options)
+            switch format {
+            case .json: print(try OutputFormat.json(plan))
+            case .text: print("\(plan.reuse ? "reuse" : "install") (\(plan.installer.rawValue)): \(plan.reason)")
+            }
+            return
+        }
         let vm = try await launcher.launch(options)
 
-        // From here on the VM exists: a --rm VM goes away on every exit path, interrupts included.
+        // Until SSH answers, the VM is removed on failure or interrupt, --rm or not: a VM that
+        // never became reachable is of no use, and its console tail was already shown.
+        // After that, only a --rm VM is removed (on every exit path, interrupts included).
         let store = context.vms
         let record = vm.record
         let domain = vm.domain
-        let cleanup: Int? = rm ? InterruptCleanup.shared.register { VMLauncher.remove(record, domain: domain, store: store) } : nil
-        defer { if let cleanup { InterruptCleanup.shared.run(cleanup) } }
+        let cleanup = InterruptCleanup.shared.register { VMLauncher.remove(record, domain: domain, store: store) }
+        defer { InterruptCleanup.shared.run(cleanup) }
 
-        let session: SSHSession
-        do {
-            session = try await launcher.waitForSSH(vm, timeout: options.sshTimeout)
-        } catch {
-            if !rm { context.progress.notice("VM \(record.name) is still defined; remove it with: virsh -c \(uriDescription(context)) undefine \(record.domainName) --remove-all-storage") }
-            throw error
-        }
+        let session = try await launcher.waitForSSH(vm, timeout: options.sshTimeout)
+        if !rm { InterruptCleanup.shared.discard(cleanup) }
 
         if background {
             print(record.name)
@@ -115,13 +149,9 @@ struct RunCommand: AsyncParsableCommand {
             if let commandLine { return try session.execute(commandLine) }
             return try session.interactiveShell(term: term)
         }
-        if !rm && command.isEmpty {
+        if !rm {
             context.progress.stage("VM \(record.name) keeps running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) root@127.0.0.1")
         }
         if status != 0 { throw ExitCode(status) }
-    }
-
-    private func uriDescription(_ context: CommandContext) -> String {
-        global.libvirtURI ?? context.environment["LIBVIRT_DEFAULT_URI"] ?? "qemu:///system"
     }
 }

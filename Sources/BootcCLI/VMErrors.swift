@@ -6,7 +6,8 @@ enum VMError: ToolError {
     case stoppedWhileBooting(name: String, consoleLog: String)
     case sshTimeout(name: String, seconds: Int64, port: Int, lastError: String, consoleLog: String)
     case invalidName(String)
-    case notRootForSystemLibvirt
+    case nameInUse(String)
+    case requiresRoot
 
     var description: String {
         switch self {
@@ -17,8 +18,10 @@ enum VMError: ToolError {
                 + "check that the image runs sshd, or raise --ssh-timeout; serial console: \(log) (last lines above)"
         case .invalidName(let name):
             return "invalid VM name \(name.debugDescription): use letters, digits, '-', '_' and '.', starting with a letter or digit, at most 64 characters"
-        case .notRootForSystemLibvirt:
-            return "podman-bootc must run as root to use rootful podman storage; run it with sudo"
+        case .nameInUse(let name):
+            return "a libvirt domain named \(name) exists already; choose another --name"
+        case .requiresRoot:
+            return "podman-bootc must run as root: it reads images from rootful podman storage; run it with sudo"
         }
     }
 }

@@ -14,6 +14,8 @@ struct LaunchOptions: Sendable {
     var cpus: Int
     var memoryMiB: Int
     var diskSize: ByteSize?
+    var installer: InstallerChoice
+    var bootc: BootcInstallOptions
     var accelerator: Accelerator?
     var removeOnExit: Bool
     var libvirtURI: String?
@@ -31,6 +33,21 @@ struct LaunchedVM: Sendable {
 struct VMLauncher: Sendable {
     let context: CommandContext
 
+    var diskInstaller: DiskInstaller {
+        DiskInstaller(podman: context.podman, runner: context.runner,
+                      cache: DiskCache(directory: context.locations.diskCache), logger: context.logger)
+    }
+
+    /// What `run` would do with the disk, without doing it.
+    func plan(_ options: LaunchOptions) async throws -> CachePlan {
+        guard geteuid() == 0 else { throw VMError.requiresRoot }
+        let image = try await context.podman.findImage(options.image)
+        let architecture = image.architecture.flatMap(Architecture.init(anyName:)) ?? .host
+        let request = InstallRequest(reference: options.image, image: image, architecture: architecture, diskSize: options.diskSize,
+                                     installer: options.installer, bootc: options.bootc)
+        return try await diskInstaller.plan(request)
+    }
+
     /// Creates and boots a VM. Everything it made is removed again when a step fails.
     func launch(_ options: LaunchOptions) async throws -> LaunchedVM {
         let progress = context.progress
@@ -39,7 +56,7 @@ struct VMLauncher: Sendable {
         removeAbandonedVMs()
 
         if let name = options.name, !VMNames.isValid(name) { throw VMError.invalidName(name) }
-        guard geteuid() == 0 else { throw VMError.notRootForSystemLibvirt }
+        guard geteuid() == 0 else { throw VMError.requiresRoot }
 
         progress.stage("Resolving \(options.image)")
         let image = try await context.podman.findImage(options.image)
@@ -50,9 +67,9 @@ struct VMLauncher: Sendable {
         let uri = options.libvirtURI
         let connection = try await Blocking.run { try LibvirtConnection(uri: uri) }
 
-        let installer = DirectInstaller(podman: context.podman, runner: context.runner,
-                                        cache: DiskCache(directory: context.locations.diskCache), logger: context.logger)
-        let request = InstallRequest(reference: options.image, image: image, architecture: architecture, diskSize: options.diskSize)
+        let installer = diskInstaller
+        let request = InstallRequest(reference: options.image, image: image, architecture: architecture, diskSize: options.diskSize,
+                                     installer: options.installer, bootc: options.bootc)
         // An interrupt mid-install must not leave the image mounted; the partial disk folder
         // is removed by the next run (its owner's PID is in its name).
         let imageID = image.id
@@ -77,7 +94,7 @@ struct VMLauncher: Sendable {
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: options.image, id: id)
         if try await Blocking.run({ try connection.domain(named: name) }) != nil {
-            throw VMError.invalidName("\(name) (a libvirt domain with that name exists; choose another --name)")
+            throw VMError.nameInUse(name)
         }
         var record = VMRecord(
             id: id, name: name, domainName: name, image: options.image, imageID: image.id,
@@ -139,6 +156,7 @@ struct VMLauncher: Sendable {
             // `quiet`: every console byte is an emulated UART write, slow under TCG; warnings,
             // errors and failed units still reach the console log.
             kernelArguments: manifest.artifacts.kernelArguments + ["quiet", "systemd.hostname=\(record.name)"],
+            nvram: vms.folder(record.id).appendingPathComponent("efivars.fd").path,
             disk: vms.overlay(record.id).path, consoleLog: vms.consoleLog(record.id).path,
             sshPort: record.sshPort, oemStrings: credentials,
             metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),

@@ -2,19 +2,40 @@
 
 import Foundation
 
-/// The files an installed disk is made of: the root disk and the kernel it boots directly.
+/// How an installed disk boots.
+public enum BootMethod: String, Codable, Sendable, Equatable {
+    /// QEMU loads the kernel and initramfs copied out of the image (direct installer).
+    case directKernel
+    /// UEFI firmware boots the disk's own bootloader (bootc-installed disks).
+    case uefi
+}
+
+/// The files an installed disk is made of: the root disk and, for direct kernel boot, the
+/// kernel and its arguments.
 public struct BootArtifacts: Codable, Sendable, Equatable {
+    public var method: BootMethod
     public var disk: String
-    public var kernel: String
+    public var kernel: String?
     public var initrd: String?
     public var kernelArguments: [String]
 
-    public init(disk: String, kernel: String, initrd: String?, kernelArguments: [String]) {
+    public init(method: BootMethod, disk: String, kernel: String?, initrd: String?, kernelArguments: [String]) {
+        self.method = method
         self.disk = disk
         self.kernel = kernel
         self.initrd = initrd
         self.kernelArguments = kernelArguments
     }
+}
+
+/// Which installer writes the disk.
+public enum InstallerChoice: String, Codable, Sendable, CaseIterable {
+    /// bootc when the image ships it, else direct.
+    case auto
+    /// `bootc install to-disk` in a privileged podman container.
+    case bootc
+    /// podman-bootc's own installer: ext4 root from the image tree, direct kernel boot.
+    case direct
 }
 
 /// The VM's spec: everything chosen when it was created. Its running state comes from libvirt.

@@ -6,18 +6,23 @@ import Foundation
 
 public struct CacheKeyInputs: Codable, Equatable, Sendable {
     /// Bumped whenever the installer's output for the same inputs changes.
-    public static let currentFormat = 1
+    public static let currentFormat = 2
 
     public var format: Int
     public var imageID: String
     public var imageDigest: String?
     public var reference: String
-    public var installer: String
+    /// The installer actually used (never "auto").
+    public var installer: InstallerChoice
     public var diskSize: UInt64
     public var architecture: Architecture
+    public var filesystem: String?
+    public var rootSize: UInt64?
+    public var kernelArguments: [String]
 
-    public init(imageID: String, imageDigest: String?, reference: String, installer: String,
-                diskSize: UInt64, architecture: Architecture) {
+    public init(imageID: String, imageDigest: String?, reference: String, installer: InstallerChoice,
+                diskSize: UInt64, architecture: Architecture, filesystem: String? = nil, rootSize: UInt64? = nil,
+                kernelArguments: [String] = []) {
         self.format = Self.currentFormat
         self.imageID = imageID
         self.imageDigest = imageDigest
@@ -25,6 +30,27 @@ public struct CacheKeyInputs: Codable, Equatable, Sendable {
         self.installer = installer
         self.diskSize = diskSize
         self.architecture = architecture
+        self.filesystem = filesystem
+        self.rootSize = rootSize
+        self.kernelArguments = kernelArguments
+    }
+
+    /// What differs between two inputs, in words, for "why is this reinstalled" answers.
+    public func differences(from old: CacheKeyInputs) -> [String] {
+        var out: [String] = []
+        func note(_ what: String, _ a: String?, _ b: String?) {
+            if a != b { out.append("\(what) changed (\(a ?? "none") -> \(b ?? "none"))") }
+        }
+        note("cache format", String(old.format), String(format))
+        note("image", old.imageID, imageID)
+        note("image digest", old.imageDigest, imageDigest)
+        note("installer", old.installer.rawValue, installer.rawValue)
+        note("disk size", ByteSize(bytes: old.diskSize).description, ByteSize(bytes: diskSize).description)
+        note("architecture", old.architecture.rawValue, architecture.rawValue)
+        note("filesystem", old.filesystem, filesystem)
+        note("root size", old.rootSize.map { ByteSize(bytes: $0).description }, rootSize.map { ByteSize(bytes: $0).description })
+        note("kernel arguments", old.kernelArguments.joined(separator: " "), kernelArguments.joined(separator: " "))
+        return out
     }
 
     /// Canonical JSON: sorted keys, no extra whitespace, so equal inputs hash equally everywhere.

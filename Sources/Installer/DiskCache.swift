@@ -33,6 +33,28 @@ public struct DiskCache: Sendable {
         return manifest
     }
 
+    /// Every complete entry.
+    public func entries() -> [CacheManifest] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.compactMap(lookup).sorted { $0.created < $1.created }
+    }
+
+    /// Bytes the entry takes on disk (sparse files count what is allocated).
+    public func allocatedBytes(of key: String) -> UInt64 {
+        let dir = entry(for: key)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return names.reduce(0) { total, name in
+            var info = stat()
+            guard stat(dir.appendingPathComponent(name).path, &info) == 0 else { return total }
+            return total + UInt64(info.st_blocks) * 512
+        }
+    }
+
+    /// Removes an entry (VMs whose overlay is backed by it stop working: callers check first).
+    public func remove(_ key: String) throws {
+        try FileManager.default.removeItem(at: entry(for: key))
+    }
+
     /// Serializes installs of one key across processes; the kernel drops the lock if we die.
     public func lock(_ key: String) throws -> FileLock {
         try FileLock(path: directory.appendingPathComponent(".\(key).lock").path)
@@ -82,6 +104,7 @@ extension BootArtifacts {
         func move(_ path: String) -> String {
             path.hasPrefix(old.path + "/") ? new.path + path.dropFirst(old.path.count) : path
         }
-        return BootArtifacts(disk: move(disk), kernel: move(kernel), initrd: initrd.map(move), kernelArguments: kernelArguments)
+        return BootArtifacts(method: method, disk: move(disk), kernel: kernel.map(move), initrd: initrd.map(move),
+                             kernelArguments: kernelArguments)
     }
 }

@@ -10,9 +10,12 @@ public struct DomainSpec: Sendable, Equatable {
     public var accelerator: Accelerator
     public var cpus: Int
     public var memoryMiB: Int
-    public var kernel: String
+    /// Direct kernel boot when set; otherwise UEFI firmware boots the disk's bootloader.
+    public var kernel: String?
     public var initrd: String?
     public var kernelArguments: [String]
+    /// UEFI variable store (per VM); used when `kernel` is nil.
+    public var nvram: String?
     public var disk: String
     public var diskFormat: String
     public var consoleLog: String
@@ -28,7 +31,7 @@ public struct DomainSpec: Sendable, Equatable {
     public static let metadataPrefix = "podman-bootc"
 
     public init(name: String, uuid: String? = nil, architecture: Architecture, accelerator: Accelerator, cpus: Int,
-                memoryMiB: Int, kernel: String, initrd: String?, kernelArguments: [String], disk: String,
+                memoryMiB: Int, kernel: String?, initrd: String?, kernelArguments: [String], nvram: String? = nil, disk: String,
                 diskFormat: String = "qcow2", consoleLog: String, sshPort: Int, oemStrings: [String],
                 metadata: [(key: String, value: String)] = [], emulator: String? = nil) {
         self.name = name
@@ -40,6 +43,7 @@ public struct DomainSpec: Sendable, Equatable {
         self.kernel = kernel
         self.initrd = initrd
         self.kernelArguments = kernelArguments
+        self.nvram = nvram
         self.disk = disk
         self.diskFormat = diskFormat
         self.consoleLog = consoleLog
@@ -78,11 +82,21 @@ extension DomainSpec {
             for entry in oemStrings { x += "      <entry>\(e(entry))</entry>\n" }
             x += "    </oemStrings>\n  </sysinfo>\n"
         }
-        x += "  <os>\n"
-        x += "    <type arch='\(architecture.rawValue)' machine='\(architecture.machineType)'>hvm</type>\n"
-        x += "    <kernel>\(e(kernel))</kernel>\n"
-        if let initrd { x += "    <initrd>\(e(initrd))</initrd>\n" }
-        x += "    <cmdline>\(e(kernelArguments.joined(separator: " ")))</cmdline>\n"
+        if let kernel {
+            x += "  <os>\n"
+            x += "    <type arch='\(architecture.rawValue)' machine='\(architecture.machineType)'>hvm</type>\n"
+            x += "    <kernel>\(e(kernel))</kernel>\n"
+            if let initrd { x += "    <initrd>\(e(initrd))</initrd>\n" }
+            x += "    <cmdline>\(e(kernelArguments.joined(separator: " ")))</cmdline>\n"
+        } else {
+            // libvirt picks the firmware from QEMU's descriptors; without Secure Boot, so any
+            // bootloader (systemd-boot, GRUB, unsigned) starts.
+            x += "  <os firmware='efi'>\n"
+            x += "    <type arch='\(architecture.rawValue)' machine='\(architecture.machineType)'>hvm</type>\n"
+            x += "    <firmware>\n      <feature enabled='no' name='secure-boot'/>\n    </firmware>\n"
+            if let nvram { x += "    <nvram>\(e(nvram))</nvram>\n" }
+            x += "    <boot dev='hd'/>\n"
+        }
         if !oemStrings.isEmpty && architecture == .x86_64 { x += "    <smbios mode='sysinfo'/>\n" }
         x += "  </os>\n"
         x += "  <features>\n    <acpi/>\n"

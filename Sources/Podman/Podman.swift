@@ -6,7 +6,6 @@ import Host
 
 public enum PodmanError: ToolError {
     case imageNotFound(reference: String, pullError: String?)
-    case notRoot
     case unexpectedOutput(command: String, detail: String)
 
     public var description: String {
@@ -15,8 +14,6 @@ public enum PodmanError: ToolError {
             return "image \(reference) is not in podman's image storage; build it (podman build -t \(reference) ...) or check the name with `podman images`"
         case .imageNotFound(let reference, let pullError?):
             return "image \(reference) is not in podman's image storage and pulling it failed (\(pullError)); build or pull it first"
-        case .notRoot:
-            return "podman-bootc reads images from rootful podman storage and must run as root; run it with sudo"
         case .unexpectedOutput(let command, let detail):
             return "could not understand the output of `\(command)`: \(detail)"
         }

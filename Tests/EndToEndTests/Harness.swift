@@ -1,7 +1,15 @@
 // Runs the real podman-bootc binary and observes the host (libvirt, state folders, processes).
+// Programs run through swift-subprocess: Foundation's Process on Linux can miss a child's exit.
 
 import Foundation
+import Subprocess
 import Testing
+
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
 
 enum Harness {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -20,61 +28,54 @@ enum Harness {
         var errorLines: [Substring] { stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") } }
     }
 
-    /// Runs a program to completion with stdin from /dev/null and no output captured: for
-    /// programs that leave a daemon behind holding their stdout (tmux new-session).
-    static func runDetached(_ executable: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+    static func code(_ status: TerminationStatus) -> Int32 {
+        switch status {
+        case .exited(let code): code
+        case .signaled(let signal): 128 + signal
+        }
     }
 
-    /// Runs a program to completion with stdin from /dev/null.
+    /// Runs a program to completion with stdin from /dev/null, capturing its output.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 600) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read both pipes concurrently so a chatty process cannot block on a full pipe.
-        let outData = Locked(Data()), errData = Locked(Data())
-        let group = DispatchGroup()
-        for (pipe, sink) in [(out, outData), (err, errData)] {
-            group.enter()
-            DispatchQueue.global().async {
-                sink.set(pipe.fileHandleForReading.readDataToEndOfFile())
-                group.leave()
-            }
-        }
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()
-            Issue.record("\(executable) \(arguments) did not finish within \(timeout)s")
-        }
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData.get(), as: UTF8.self),
-                      stderr: String(decoding: errData.get(), as: UTF8.self))
+    static func run(_ executable: String, _ arguments: [String]) async throws -> Result {
+        let result = try await Subprocess.run(.path(FilePath(executable)), arguments: Arguments(arguments),
+                                              output: .string(limit: 16 << 20), error: .string(limit: 16 << 20))
+        return Result(status: code(result.terminationStatus), stdout: result.standardOutput, stderr: result.standardError)
     }
 
-    static func podmanBootc(_ arguments: [String], timeout: TimeInterval = 600) throws -> Result {
-        try run(binary, arguments, timeout: timeout)
+    /// Runs a program with its output discarded: for programs that leave a daemon behind
+    /// holding their stdout (tmux new-session).
+    @discardableResult
+    static func runDetached(_ executable: String, _ arguments: [String]) async throws -> Int32 {
+        let result = try await Subprocess.run(.path(FilePath(executable)), arguments: Arguments(arguments),
+                                              output: .discarded, error: .discarded)
+        return code(result.terminationStatus)
     }
 
-    static func sh(_ script: String, timeout: TimeInterval = 600) throws -> Result {
-        try run("/bin/sh", ["-c", script], timeout: timeout)
+    @discardableResult
+    static func podmanBootc(_ arguments: [String]) async throws -> Result {
+        try await run(binary, arguments)
+    }
+
+    /// Starts podman-bootc with stderr going to a file, lets `body` watch that file and signal
+    /// the process, and returns the exit status.
+    static func podmanBootcInterrupted(_ arguments: [String], body: (_ stderr: () -> String, _ pid: pid_t) async throws -> Void) async throws -> Int32 {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-stderr-\(UUID().uuidString)")
+        let fd = open(log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let result = try await Subprocess.run(
+            Configuration(executable: .path(FilePath(binary)), arguments: Arguments(arguments)),
+            input: .none, output: .discarded,
+            error: .fileDescriptor(FileDescriptor(rawValue: fd), closeAfterSpawningProcess: true)
+        ) { execution in
+            try await body({ (try? String(contentsOf: log, encoding: .utf8)) ?? "" }, execution.processIdentifier.value)
+        }
+        return code(result.terminationStatus)
     }
 
     /// Names of all libvirt domains on qemu:///system (observed with virsh, not with the product).
-    static func domains() throws -> Set<String> {
-        let result = try run("/usr/bin/virsh", ["-c", "qemu:///system", "list", "--all", "--name"])
+    static func domains() async throws -> Set<String> {
+        let result = try await run("/usr/bin/virsh", ["-c", "qemu:///system", "list", "--all", "--name"])
         return Set(result.stdout.split(separator: "\n").map(String.init))
     }
 
@@ -87,36 +88,28 @@ enum Harness {
             .filter { $0.hasPrefix(".partial-") }
     }
 
-    static func qemuProcesses() throws -> [String] {
-        try run("/usr/bin/pgrep", ["-a", "-f", "qemu-system"]).stdout.split(separator: "\n").map(String.init)
+    static func qemuProcesses() async throws -> [String] {
+        try await run("/usr/bin/pgrep", ["-a", "-f", "qemu-system"]).stdout.split(separator: "\n").map(String.init)
     }
 
-    /// Builds a small image from Containerfile text, once per test run.
-    static func buildImage(_ tag: String, containerfile: String, files: [String: String] = [:]) throws {
+    /// Builds a small image from Containerfile text.
+    static func buildImage(_ tag: String, containerfile: String, files: [String: String] = [:]) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-image-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try containerfile.write(to: dir.appendingPathComponent("Containerfile"), atomically: true, encoding: .utf8)
         for (name, content) in files { try content.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
-        let result = try run("/usr/bin/podman", ["build", "-q", "-t", tag, dir.path])
+        let result = try await run("/usr/bin/podman", ["build", "-q", "-t", tag, dir.path])
         #expect(result.status == 0, "podman build \(tag): \(result.stderr)")
     }
 
-    /// Polls `condition` every 0.2 s until it holds or `timeout` passes.
-    static func waitUntil(timeout: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.2)
+    /// Polls `condition` every 0.2 s until it holds or `timeout` seconds pass.
+    static func waitUntil(timeout: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(200))
         }
-        return try condition()
+        return try await condition()
     }
-}
-
-final class Locked<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ value: T) { self.value = value }
-    func get() -> T { lock.withLock { value } }
-    func set(_ newValue: T) { lock.withLock { value = newValue } }
 }

@@ -6,15 +6,15 @@ import Testing
 
 extension EndToEnd {
 @Suite struct InteractiveShellTests {
-    @Test func shellInATerminal() throws {
+    @Test func shellInATerminal() async throws {
         let session = "podman-bootc-e2e-\(UUID().uuidString.prefix(8))"
         let name = "e2e-shell-\(UUID().uuidString.prefix(6).lowercased())"
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(session)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer {
-            _ = try? Harness.runDetached("/usr/bin/tmux", ["kill-session", "-t", session])
-            _ = try? Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "destroy", name])
-            _ = try? Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "undefine", name])
+        func cleanUp() async {
+            _ = try? await Harness.runDetached("/usr/bin/tmux", ["kill-session", "-t", session])
+            _ = try? await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "destroy", name])
+            _ = try? await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "undefine", name])
             try? FileManager.default.removeItem(at: dir)
         }
         // The pane's shell records the terminal settings before and after, and our exit status.
@@ -26,28 +26,34 @@ extension EndToEnd {
             sleep 600
             """
         try script.write(to: dir.appendingPathComponent("pane.sh"), atomically: true, encoding: .utf8)
-        #expect(try Harness.runDetached("/usr/bin/tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh \(dir.path)/pane.sh"]) == 0)
+        let started = try await Harness.runDetached("/usr/bin/tmux", ["new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh \(dir.path)/pane.sh"])
+        #expect(started == 0)
 
-        func screen() throws -> String { try Harness.run("/usr/bin/tmux", ["capture-pane", "-p", "-t", session]).stdout }
-        let prompted = try Harness.waitUntil(timeout: 300) { try screen().contains("root@\(name)") }
-        #expect(prompted, "no prompt: \((try? screen()) ?? "")")
+        func screen() async -> String { (try? await Harness.run("/usr/bin/tmux", ["capture-pane", "-p", "-t", session]).stdout) ?? "" }
+        let prompted = await Harness.waitUntil(timeout: 300) { await screen().contains("root@\(name)") }
+        let promptScreen = await screen()
+        #expect(prompted, "no prompt: \(promptScreen)")
 
-        try Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "echo hello-$((6*7)) $(tput cols)", "Enter"])
-        let ran = try Harness.waitUntil(timeout: 30) { try screen().contains("hello-42 120") }
-        #expect(ran, "typed command did not run: \((try? screen()) ?? "")")
+        try await Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "echo hello-$((6*7)) $(tput cols)", "Enter"])
+        let ran = await Harness.waitUntil(timeout: 30) { await screen().contains("hello-42 120") }
+        let ranScreen = await screen()
+        #expect(ran, "typed command did not run: \(ranScreen)")
 
-        try Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "exit 3", "Enter"])
+        try await Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "exit 3", "Enter"])
         let statusFile = dir.appendingPathComponent("status")
-        #expect(Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: statusFile.path) })
-        #expect(Harness.waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("after").path) })
+        let exited = await Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: statusFile.path) }
+        #expect(exited)
+        let recorded = await Harness.waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("after").path) }
+        #expect(recorded)
         #expect(try String(contentsOf: statusFile, encoding: .utf8) == "EXIT:3\n")
         let before = try String(contentsOf: dir.appendingPathComponent("before"), encoding: .utf8)
         let after = try String(contentsOf: dir.appendingPathComponent("after"), encoding: .utf8)
         #expect(before == after, "terminal settings not restored")
 
         // Without --rm the VM outlives the session.
-        let state = try Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "domstate", name]).stdout
+        let state = try await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "domstate", name]).stdout
         #expect(state.contains("running"))
+        await cleanUp()
     }
 }
 }

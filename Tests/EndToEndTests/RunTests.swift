@@ -11,119 +11,112 @@ extension EndToEnd {
 @Suite struct RunTests {
     let image = Harness.demoImage
 
-    /// After a --rm run nothing of the VM may remain: no domain, no state folder, no QEMU.
-    func expectNothingLeft(domainsBefore: Set<String>, foldersBefore: Set<String>,
-                           sourceLocation: SourceLocation = #_sourceLocation) throws {
-        #expect(try Harness.domains().subtracting(domainsBefore).isEmpty, "a domain was left behind", sourceLocation: sourceLocation)
-        #expect(Harness.vmFolders().subtracting(foldersBefore).isEmpty, "a VM folder was left behind", sourceLocation: sourceLocation)
+    struct Snapshot {
+        var domains: Set<String>
+        var folders: Set<String>
+        static func take() async throws -> Snapshot { Snapshot(domains: try await Harness.domains(), folders: Harness.vmFolders()) }
+    }
+
+    /// After a --rm run nothing of the VM may remain: no domain, no state folder, no half-written disk.
+    func expectNothingLeft(since before: Snapshot, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let domains = try await Harness.domains()
+        #expect(domains.subtracting(before.domains).isEmpty, "a domain was left behind", sourceLocation: sourceLocation)
+        #expect(Harness.vmFolders().subtracting(before.folders).isEmpty, "a VM folder was left behind", sourceLocation: sourceLocation)
         #expect(Harness.cachePartials().isEmpty, "a half-written disk was left behind", sourceLocation: sourceLocation)
     }
 
-    @Test func printsTheGuestsOSRelease() throws {
-        let domains = try Harness.domains(), folders = Harness.vmFolders()
-        let result = try Harness.podmanBootc(["run", "--rm", image, "--", "cat", "/etc/os-release"])
+    @Test func printsTheGuestsOSRelease() async throws {
+        let before = try await Snapshot.take()
+        let result = try await Harness.podmanBootc(["run", "--rm", image, "--", "cat", "/etc/os-release"])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("ID=debian"))
         #expect(result.stdout.contains("VERSION_CODENAME=bookworm"))
-        try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
+        try await expectNothingLeft(since: before)
     }
 
-    @Test func exitStatusAndStderrComeFromTheGuest() throws {
-        let domains = try Harness.domains(), folders = Harness.vmFolders()
-        let result = try Harness.podmanBootc(["run", "--rm", "--quiet", image, "--",
-                                              "sh", "-c", "echo to-stdout; echo to-stderr >&2; hostname; exit 7"])
+    @Test func exitStatusAndStderrComeFromTheGuest() async throws {
+        let before = try await Snapshot.take()
+        let result = try await Harness.podmanBootc(["run", "--rm", "--quiet", image, "--",
+                                                    "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 7"])
         #expect(result.status == 7)
-        #expect(result.stdout.hasPrefix("to-stdout\n"))
+        #expect(result.stdout == "to-stdout\n")
         #expect(result.stderr == "to-stderr\n", "only the guest's stderr with --quiet")
-        try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
+        try await expectNothingLeft(since: before)
     }
 
-    @Test func missingImageIsOneClearError() throws {
-        let domains = try Harness.domains(), folders = Harness.vmFolders()
-        let result = try Harness.podmanBootc(["run", "--rm", "localhost/podman-bootc-does-not-exist:1", "--", "true"])
+    @Test func missingImageIsOneClearError() async throws {
+        let before = try await Snapshot.take()
+        let result = try await Harness.podmanBootc(["run", "--rm", "localhost/podman-bootc-does-not-exist:1", "--", "true"])
         #expect(result.status == 125)
         #expect(result.errorLines.count == 1)
         #expect(result.errorLines.first?.contains("localhost/podman-bootc-does-not-exist:1 is not in podman's image storage") == true)
-        try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
+        try await expectNothingLeft(since: before)
     }
 
-    @Test func imageWithoutKernelIsOneClearError() throws {
+    @Test func imageWithoutKernelIsOneClearError() async throws {
         let tag = "localhost/podman-bootc-e2e-nokernel:latest"
-        try Harness.buildImage(tag, containerfile: "FROM scratch\nCOPY hello /etc/hello\n", files: ["hello": "no kernel here\n"])
-        let domains = try Harness.domains(), folders = Harness.vmFolders()
-        let result = try Harness.podmanBootc(["run", "--rm", tag, "--", "true"])
+        try await Harness.buildImage(tag, containerfile: "FROM scratch\nCOPY hello /etc/hello\n", files: ["hello": "no kernel here\n"])
+        let before = try await Snapshot.take()
+        let result = try await Harness.podmanBootc(["run", "--rm", tag, "--", "true"])
         #expect(result.status == 125)
         #expect(result.errorLines.count == 1)
         #expect(result.errorLines.first?.contains("has no kernel") == true, "stderr: \(result.stderr)")
-        try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
+        try await expectNothingLeft(since: before)
         // The image's mount is released again.
-        let mounted = try Harness.run("/usr/bin/podman", ["image", "mount"]).stdout
+        let mounted = try await Harness.run("/usr/bin/podman", ["image", "mount"]).stdout
         #expect(!mounted.contains("nokernel"))
     }
 
-    @Test func unreachableLibvirtIsOneClearError() throws {
-        let domains = try Harness.domains(), folders = Harness.vmFolders()
-        let result = try Harness.podmanBootc(["run", "--rm", "--connect", "qemu+unix:///system?socket=/nonexistent/libvirt-sock", image, "--", "true"])
+    @Test func unreachableLibvirtIsOneClearError() async throws {
+        let before = try await Snapshot.take()
+        let uri = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
+        let result = try await Harness.podmanBootc(["run", "--rm", "--connect", uri, image, "--", "true"])
         #expect(result.status == 125)
         #expect(result.errorLines.count == 1)
-        #expect(result.errorLines.first?.contains("cannot connect to libvirt at qemu+unix:///system?socket=/nonexistent/libvirt-sock") == true,
-                "stderr: \(result.stderr)")
-        try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
+        #expect(result.errorLines.first?.contains("cannot connect to libvirt at \(uri)") == true, "stderr: \(result.stderr)")
+        try await expectNothingLeft(since: before)
     }
 
-    @Test func sshTimeoutShowsTheConsoleAndCleansUp() throws {
+    @Test func sshTimeoutShowsTheConsoleAndCleansUp() async throws {
         let tag = "localhost/podman-bootc-e2e-nosshd:latest"
-        try Harness.buildImage(tag, containerfile: "FROM \(image)\nRUN systemctl disable ssh.service && rm /usr/sbin/sshd\n")
-        let domains = try Harness.domains(), folders = Harness.vmFolders()
-        let result = try Harness.podmanBootc(["run", "--rm", "--ssh-timeout", "60s", tag, "--", "true"])
+        try await Harness.buildImage(tag, containerfile: "FROM \(image)\nRUN systemctl disable ssh.service && rm /usr/sbin/sshd\n")
+        let before = try await Snapshot.take()
+        // Without --rm too: a VM that never answered SSH is removed.
+        let result = try await Harness.podmanBootc(["run", "--ssh-timeout", "60s", tag, "--", "true"])
         #expect(result.status == 125)
         #expect(result.errorLines.count == 1)
         #expect(result.errorLines.first?.contains("did not answer SSH") == true, "stderr: \(result.stderr)")
         #expect(result.stderr.contains("last lines of the serial console"))
-        try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
-        #expect(try Harness.qemuProcesses().filter { $0.contains("nosshd") }.isEmpty)
+        try await expectNothingLeft(since: before)
+        let strays = try await Harness.qemuProcesses().filter { $0.contains("nosshd") }
+        #expect(strays.isEmpty)
     }
 
-    @Test func ctrlCRemovesARmVM() throws {
-        let domains = try Harness.domains(), folders = Harness.vmFolders()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Harness.binary)
-        process.arguments = ["run", "--rm", image, "--", "true"]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let seen = Locked("")
-        err.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = String(decoding: handle.availableData, as: UTF8.self)
-            seen.set(seen.get() + chunk)
+    @Test func ctrlCRemovesARmVM() async throws {
+        let before = try await Snapshot.take()
+        let status = try await Harness.podmanBootcInterrupted(["run", "--rm", image, "--", "true"]) { stderr, pid in
+            let waiting = await Harness.waitUntil(timeout: 120) { stderr().contains("Waiting for SSH") }
+            #expect(waiting)
+            kill(pid, SIGINT)
         }
-        try process.run()
-        #expect(Harness.waitUntil(timeout: 120) { seen.get().contains("Waiting for SSH") })
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        err.fileHandleForReading.readabilityHandler = nil
-        #expect(process.terminationStatus == 130)
-        try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
+        #expect(status == 130)
+        try await expectNothingLeft(since: before)
     }
 
-    @Test func killedRunLeavesNothingTheNextRunDoesNotRecover() throws {
-        let domains = try Harness.domains(), folders = Harness.vmFolders()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Harness.binary)
-        process.arguments = ["run", "--rm", image, "--", "true"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        #expect(try Harness.waitUntil(timeout: 120) { try Harness.domains().subtracting(domains).count == 1 })
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+    @Test func killedRunLeavesNothingTheNextRunDoesNotRecover() async throws {
+        let before = try await Snapshot.take()
+        let status = try await Harness.podmanBootcInterrupted(["run", "--rm", image, "--", "true"]) { _, pid in
+            let booting = try await Harness.waitUntil(timeout: 120) { try await Harness.domains().subtracting(before.domains).count == 1 }
+            #expect(booting)
+            kill(pid, SIGKILL)
+        }
+        #expect(status == 128 + SIGKILL)
         // libvirt destroys the auto-destroy domain when our connection drops.
-        #expect(try Harness.waitUntil(timeout: 30) { try Harness.domains().subtracting(domains).isEmpty })
+        let destroyed = try await Harness.waitUntil(timeout: 30) { try await Harness.domains().subtracting(before.domains).isEmpty }
+        #expect(destroyed)
         // The next run removes the dead run's folder (it fails fast here on a missing image).
-        _ = try Harness.podmanBootc(["run", "--rm", "localhost/podman-bootc-does-not-exist:1", "--", "true"])
-        try expectNothingLeft(domainsBefore: domains, foldersBefore: folders)
+        try await Harness.podmanBootc(["run", "--rm", "localhost/podman-bootc-does-not-exist:1", "--", "true"])
+        try await expectNothingLeft(since: before)
     }
 }
 }

@@ -7,11 +7,11 @@ import Testing
 
 @Suite struct DiskCacheTests {
     let inputs = CacheKeyInputs(imageID: "5f2c", imageDigest: "sha256:abcd", reference: "localhost/x:1",
-                                installer: "direct", diskSize: 10 << 30, architecture: .x86_64)
+                                installer: .direct, diskSize: 10 << 30, architecture: .x86_64)
 
     @Test func keyIsTheHashOfCanonicalJSON() {
         let json = String(decoding: inputs.canonicalJSON, as: UTF8.self)
-        #expect(json == #"{"architecture":"x86_64","diskSize":10737418240,"format":1,"imageDigest":"sha256:abcd","imageID":"5f2c","installer":"direct","reference":"localhost/x:1"}"#)
+        #expect(json == #"{"architecture":"x86_64","diskSize":10737418240,"format":2,"imageDigest":"sha256:abcd","imageID":"5f2c","installer":"direct","kernelArguments":[],"reference":"localhost/x:1"}"#)
         #expect(inputs.key.count == 64)
         #expect(inputs.key == inputs.key)
     }
@@ -41,7 +41,7 @@ import Testing
 
         let manifest = CacheManifest(
             key: key, inputs: inputs, kernelVersion: "6.1",
-            artifacts: BootArtifacts(disk: partial.appendingPathComponent("disk.raw").path,
+            artifacts: BootArtifacts(method: .directKernel, disk: partial.appendingPathComponent("disk.raw").path,
                                      kernel: partial.appendingPathComponent("vmlinuz").path, initrd: nil, kernelArguments: ["rw"]),
             created: Date())
         try cache.commit(partial: partial, key: key, manifest: manifest)

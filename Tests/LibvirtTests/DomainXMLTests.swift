@@ -21,6 +21,14 @@ import Testing
         try Golden.check(Self.spec(.x86_64, .tcg).render(), "domain-x86_64-tcg.xml")
     }
 
+    @Test func uefiBootsTheDisksBootloader() throws {
+        var spec = Self.spec(.x86_64, .tcg)
+        spec.kernel = nil
+        spec.initrd = nil
+        spec.nvram = "/var/lib/podman-bootc/vms/3f2a/efivars.fd"
+        try Golden.check(spec.render(), "domain-x86_64-uefi.xml")
+    }
+
     @Test func x86KVMUsesTheHostCPU() {
         let xml = Self.spec(.x86_64, .kvm).render()
         #expect(xml.hasPrefix("<domain type='kvm'"))

@@ -1,0 +1,160 @@
+// Turns an image into a cached, bootable disk: picks the installer, serializes installs of
+// one key, and publishes the entry only when it is complete.
+
+import BootcCore
+import Foundation
+import Host
+import Logging
+import Podman
+
+/// What to install: an image found in podman storage and every option that changes the disk.
+public struct InstallRequest: Sendable {
+    public var reference: String
+    public var image: ImageInspection
+    public var architecture: Architecture
+    public var diskSize: ByteSize?
+    public var installer: InstallerChoice
+    public var bootc: BootcInstallOptions
+
+    public init(reference: String, image: ImageInspection, architecture: Architecture, diskSize: ByteSize?,
+                installer: InstallerChoice = .auto, bootc: BootcInstallOptions = BootcInstallOptions()) {
+        self.reference = reference
+        self.image = image
+        self.architecture = architecture
+        self.diskSize = diskSize
+        self.installer = installer
+        self.bootc = bootc
+    }
+
+    public var effectiveDiskSize: ByteSize {
+        DiskLayout(diskSize: diskSize ?? DiskLayout.defaultSize(imageSize: image.size ?? 0), architecture: architecture).diskSize
+    }
+
+    /// The cache key's inputs once `installer` is resolved to bootc or direct.
+    public func cacheKey(installer resolved: InstallerChoice) -> CacheKeyInputs {
+        CacheKeyInputs(imageID: image.id, imageDigest: image.digest, reference: reference, installer: resolved,
+                       diskSize: effectiveDiskSize.bytes, architecture: architecture,
+                       filesystem: resolved == .bootc ? bootc.filesystem : nil,
+                       rootSize: resolved == .bootc ? bootc.rootSize?.bytes : nil,
+                       kernelArguments: bootc.kernelArguments)
+    }
+}
+
+/// Whether a run would reuse a cached disk, and why (for `run --dry-run`).
+public struct CachePlan: Codable, Sendable, Equatable {
+    public var key: String
+    public var installer: InstallerChoice
+    public var reuse: Bool
+    public var reason: String
+    public var disk: String?
+}
+
+public struct DiskInstaller: Sendable {
+    let podman: Podman
+    let runner: any ProcessRunner
+    let cache: DiskCache
+    let logger: Logger
+
+    public init(podman: Podman, runner: any ProcessRunner, cache: DiskCache, logger: Logger) {
+        self.podman = podman
+        self.runner = runner
+        self.cache = cache
+        self.logger = logger
+    }
+
+    /// auto means bootc for images that ship it: the bootc label, else /usr/bin/bootc in the image.
+    public func resolveInstaller(_ request: InstallRequest) async throws -> InstallerChoice {
+        switch request.installer {
+        case .direct: return .direct
+        case .bootc: return .bootc
+        case .auto:
+            if request.image.labels?["containers.bootc"] == "1" { return .bootc }
+            let hasBootc = try await podman.withMountedImage(request.image.id) { root in
+                KernelLocator.existingFile(root.appendingPathComponent("usr/bin/bootc"), root: root) != nil
+            }
+            return hasBootc ? .bootc : .direct
+        }
+    }
+
+    /// Says whether the disk for `request` is cached, and if not, what changed.
+    public func plan(_ request: InstallRequest) async throws -> CachePlan {
+        let installer = try await resolveInstaller(request)
+        let inputs = request.cacheKey(installer: installer)
+        let key = inputs.key
+        if let hit = cache.lookup(key) {
+            return CachePlan(key: key, installer: installer, reuse: true,
+                             reason: "a disk for these inputs is cached (installed \(ISO8601DateFormatter().string(from: hit.created)))",
+                             disk: hit.artifacts.disk)
+        }
+        let previous = cache.entries().filter { $0.inputs.reference == request.reference }.max { $0.created < $1.created }
+        let reason: String
+        if let previous {
+            let changes = inputs.differences(from: previous.inputs)
+            reason = changes.isEmpty ? "no cached disk for these inputs" : changes.joined(separator: "; ")
+        } else {
+            reason = "no disk of \(request.reference) is cached"
+        }
+        return CachePlan(key: key, installer: installer, reuse: false, reason: reason, disk: nil)
+    }
+
+    /// Returns the cached disk for the request, installing it first when there is none.
+    /// `progress` hears one line per stage.
+    public func install(_ request: InstallRequest, progress: @escaping @Sendable (String) -> Void) async throws -> CacheManifest {
+        guard request.effectiveDiskSize >= .mebibytes(64) else { throw InstallerError.diskTooSmall(requested: request.effectiveDiskSize) }
+        let installer = try await resolveInstaller(request)
+        let inputs = request.cacheKey(installer: installer)
+        let key = inputs.key
+        if let hit = cache.lookup(key) { return hit }
+
+        cache.removeAbandonedPartials()
+        let lock = try cache.lock(key)
+        defer { withExtendedLifetime(lock) {} }
+        // Another process may have finished the same install while we waited for the lock.
+        if let hit = cache.lookup(key) {
+            progress("Reusing the disk another podman-bootc just installed")
+            return hit
+        }
+
+        let partial = try cache.makePartial(for: key)
+        do {
+            let started = ContinuousClock.now
+            let (artifacts, kernelVersion) = try await podman.withMountedImage(request.image.id) { root in
+                switch installer {
+                case .bootc, .auto:
+                    return try await installWithBootc(request, root: root, into: partial, progress: progress)
+                case .direct:
+                    let layout = DiskLayout(diskSize: request.effectiveDiskSize, architecture: request.architecture)
+                    return try await DirectInstaller(runner: runner, logger: logger).build(
+                        reference: request.reference, root: root, layout: layout,
+                        extraKernelArguments: request.bootc.kernelArguments, into: partial, progress: progress)
+                }
+            }
+            let manifest = CacheManifest(key: key, inputs: inputs, kernelVersion: kernelVersion, artifacts: artifacts, created: Date())
+            try cache.commit(partial: partial, key: key, manifest: manifest)
+            guard let installed = cache.lookup(key) else {
+                throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: cache.entry(for: key).path])
+            }
+            let seconds = Double((ContinuousClock.now - started).components.seconds)
+            logger.info("installed \(request.reference) in \(seconds)s")
+            return installed
+        } catch {
+            try? FileManager.default.removeItem(at: partial)
+            throw error
+        }
+    }
+
+    private func installWithBootc(_ request: InstallRequest, root: URL, into partial: URL,
+                                  progress: @Sendable (String) -> Void) async throws -> (BootArtifacts, kernelVersion: String) {
+        guard KernelLocator.existingFile(root.appendingPathComponent("usr/bin/bootc"), root: root) != nil else {
+            throw InstallerError.noBootc(image: request.reference)
+        }
+        if request.bootc.filesystem == nil && !BootcInstaller.declaresRootFilesystem(imageRoot: root) {
+            throw BootcInstallerError.noDefaultFilesystem(image: request.reference)
+        }
+        let kernelVersion = KernelLocator.locate(in: root)?.version ?? "unknown"
+        progress("Installing \(request.reference) with bootc install to-disk into a \(request.effectiveDiskSize) disk")
+        let disk = try await BootcInstaller(runner: runner).install(
+            image: request.image.id, size: request.effectiveDiskSize, options: request.bootc, into: partial)
+        return (BootArtifacts(method: .uefi, disk: disk.path, kernel: nil, initrd: nil, kernelArguments: []), kernelVersion)
+    }
+}
