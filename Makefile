@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 # CI=true turns warnings into errors (Package.swift reads it).
 SWIFT_FLAGS ?=
 
-.PHONY: build release setup image demo test unit e2e install clean
+.PHONY: build release setup image demo test unit e2e bench install clean
 
 build:
 	swift build $(SWIFT_FLAGS)
@@ -34,6 +34,10 @@ e2e: image build
 # Every test, unit and end-to-end.
 test: image build
 	swift test $(SWIFT_FLAGS)
+
+# Boot benchmark (Markdown table on stdout): warm run vs plain QEMU, cold, install vs mkfs floor.
+bench: image release
+	scripts/bench.sh -n $${RUNS:-3}
 
 install: release
 	install -D -m 0755 .build/release/podman-bootc $(DESTDIR)$(PREFIX)/bin/podman-bootc

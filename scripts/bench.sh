@@ -1,25 +1,96 @@
 #!/usr/bin/env bash
-# Boot benchmark: wall time of `podman-bootc run --rm IMAGE -- true` (image resolved, disk
-# cached after the first run, VM booted, SSH command run, VM removed), N runs, median.
-# Usage: scripts/bench.sh [-n RUNS] [IMAGE]   (root; make image first)
+# podman-bootc benchmark, on this machine, median of N runs; prints a Markdown table.
+#   1. warm `run --rm IMAGE -- true` (disk cached) vs a plain-QEMU baseline booting the same
+#      disk, kernel and credential directly and polling SSH with the OpenSSH client;
+#   2. cold install + boot (cache entry removed first);
+#   3. install alone: the direct installer vs its `mkfs.ext4 -d` floor.
+# Usage: sudo scripts/bench.sh [-n RUNS] [IMAGE]      (make image && make release first)
 set -euo pipefail
 runs=3
 while getopts n: opt; do case $opt in n) runs=$OPTARG ;; *) exit 64 ;; esac; done
 shift $((OPTIND - 1))
 image=${1:-localhost/podman-bootc-test:debian}
-bin=${PODMAN_BOOTC_BIN:-$(dirname "$0")/../.build/release/podman-bootc}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${PODMAN_BOOTC_BIN:-$here/.build/release/podman-bootc}
 [ -x "$bin" ] || { echo "bench: build first (make release), or set PODMAN_BOOTC_BIN" >&2; exit 1; }
+work=$(mktemp -d /var/tmp/podman-bootc-bench.XXXXXX)
+qemu_pid=
+cleanup() { [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
 
-# Warm the disk cache so runs measure boot, not install.
-"$bin" run --rm --quiet "$image" -- true
-times=()
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# The same probe podman-bootc makes: KVM only with a vmx/svm CPU flag and a usable /dev/kvm.
+accel=$([ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && echo kvm || echo tcg)
+accel=${PODMAN_BOOTC_ACCEL:-$accel}
+key=$("$bin" cache add --quiet "$image")
+entry=/var/lib/podman-bootc/cache/$key
+
+# 1a. podman-bootc, warm.
+warm=()
 for i in $(seq 1 "$runs"); do
-  start=$(date +%s.%N)
-  "$bin" run --rm --quiet "$image" -- true
-  end=$(date +%s.%N)
-  t=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f", b - a}')
-  times+=("$t")
-  echo "bench: run $i: ${t}s" >&2
+  t0=$(now); "$bin" run --rm --quiet --accel "$accel" "$image" -- true; warm+=("$(elapsed "$t0")")
+  echo "bench: warm run $i: ${warm[-1]}s" >&2
 done
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "run --rm $image -- true: median ${median}s over $runs runs (accel: ${PODMAN_BOOTC_ACCEL:-auto})"
+
+# 1b. Plain QEMU on the same disk, kernel and credential; SSH polled with OpenSSH.
+ssh-keygen -q -t ed25519 -N '' -f "$work/id" -C bench
+cred=$(printf 'd /root/.ssh 0700 root root -\nf+~ /root/.ssh/authorized_keys 0600 root root - %s\n' "$(base64 -w0 < "$work/id.pub")" | base64 -w0)
+cmdline=$(jq -r '.artifacts.kernelArguments | join(" ")' "$entry/manifest.json")
+initrd=$(jq -r '.artifacts.initrd // empty' "$entry/manifest.json")
+machine=q35; cpu=max; [ "$accel" = kvm ] && cpu=host
+plain=()
+for i in $(seq 1 "$runs"); do
+  port=$(shuf -i 20000-60000 -n 1)
+  qemu-img create -q -f qcow2 -F raw -b "$entry/disk.raw" "$work/overlay.qcow2"
+  t0=$(now)
+  qemu-system-x86_64 -machine "$machine",accel="$accel" -cpu "$cpu" -smp 2 -m 2048 -nographic -serial null -monitor none \
+    -kernel "$entry/vmlinuz" ${initrd:+-initrd "$initrd"} -append "$cmdline quiet" \
+    -drive file="$work/overlay.qcow2",if=virtio,format=qcow2 \
+    -netdev user,id=n0,hostfwd=tcp:127.0.0.1:"$port"-:22 -device virtio-net-pci,netdev=n0 \
+    -smbios type=11,value=io.systemd.credential.binary:tmpfiles.extra="$cred" &
+  qemu_pid=$!
+  until ssh -q -i "$work/id" -p "$port" -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null root@127.0.0.1 true 2>/dev/null; do sleep 0.5; done
+  plain+=("$(elapsed "$t0")")
+  kill "$qemu_pid"; wait "$qemu_pid" 2>/dev/null || true; qemu_pid=
+  rm -f "$work/overlay.qcow2"
+  echo "bench: plain qemu run $i: ${plain[-1]}s" >&2
+done
+
+# 2. Cold: install + boot.
+cold=()
+for i in $(seq 1 "$runs"); do
+  "$bin" cache prune >/dev/null 2>&1
+  t0=$(now); "$bin" run --rm --quiet --accel "$accel" "$image" -- true; cold+=("$(elapsed "$t0")")
+  echo "bench: cold run $i: ${cold[-1]}s" >&2
+done
+
+# 3. Install alone vs the mkfs.ext4 -d floor (same tree, same size, same offset).
+install=() floor=()
+size_k=$(( $(jq -r '.inputs.diskSize' "$entry/manifest.json") / 1024 - 2048 ))
+for i in $(seq 1 "$runs"); do
+  "$bin" cache prune >/dev/null 2>&1
+  t0=$(now); "$bin" cache add --quiet "$image" >/dev/null; install+=("$(elapsed "$t0")")
+  tree=$(podman image mount "$image")
+  truncate -s "$(( (size_k + 2048) * 1024 ))" "$work/floor.raw"
+  t0=$(now); mkfs.ext4 -q -F -d "$tree" -E offset=1048576 "$work/floor.raw" "${size_k}k"; floor+=("$(elapsed "$t0")")
+  podman image unmount "$image" >/dev/null; rm -f "$work/floor.raw"
+  echo "bench: install $i: ${install[-1]}s (mkfs floor ${floor[-1]}s)" >&2
+done
+
+w=$(median "${warm[@]}") p=$(median "${plain[@]}") c=$(median "${cold[@]}") n=$(median "${install[@]}") f=$(median "${floor[@]}")
+cat <<TABLE
+| measurement ($image, $accel, median of $runs) | seconds | vs baseline |
+| --- | ---: | ---: |
+| warm \`run --rm IMAGE -- true\` (cached disk) | $w | $(ratio "$w" "$p")x plain QEMU |
+| plain QEMU boot of the same disk to first SSH (baseline) | $p | 1.00x |
+| cold install + boot | $c | $(ratio "$c" "$p")x plain QEMU |
+| install alone (direct installer) | $n | $(ratio "$n" "$f")x mkfs floor |
+| \`mkfs.ext4 -d\` of the same tree (floor) | $f | 1.00x |
+
+Machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), QEMU $(qemu-system-x86_64 --version | awk 'NR==1 {print $4}'), $(date -u +%Y-%m-%d).
+TABLE

@@ -9,7 +9,7 @@ public struct PodmanBootc: AsyncParsableCommand {
         commandName: "podman-bootc",
         abstract: "Boot bootable container images as VMs and SSH into them.",
         version: "0.1.0",
-        subcommands: [RunCommand.self])
+        subcommands: [RunCommand.self, CacheCommand.self])
 
     public init() {}
 

@@ -43,20 +43,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Memory, e.g. 2G or 4096M.")
     var memory: String = "2G"
 
-    @Option(help: "Size of the VM's disk (sparse), e.g. 20G (default: max(10G, 2 x image size)).")
-    var diskSize: String?
-
-    @Option(help: ArgumentHelp("Installer: auto (bootc when the image ships it), bootc, or direct.", valueName: "installer"))
-    var installer: InstallerChoice = .auto
-
-    @Option(help: "Root filesystem for bootc install (e.g. xfs, ext4, btrfs).")
-    var filesystem: String?
-
-    @Option(help: "Maximum size of the root filesystem for bootc install, e.g. 8G (bootc's --root-size).")
-    var rootSizeMax: String?
-
-    @Option(name: .customLong("karg"), help: ArgumentHelp("Extra kernel argument (repeatable).", valueName: "arg"))
-    var kernelArguments: [String] = []
+    @OptionGroup var disk: DiskOptions
 
     @Flag(help: "Say whether the cached disk would be reused or reinstalled, and why; boot nothing.")
     var dryRun = false
@@ -84,14 +71,6 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--memory \(memory.debugDescription) is not a size of at least 256M (e.g. 2G, 4096M)")
         }
         _ = memory
-        if let diskSize, ByteSize(parsing: diskSize) == nil { throw ValidationError("--disk-size \(diskSize.debugDescription) is not a size (e.g. 20G)") }
-        if let rootSizeMax, ByteSize(parsing: rootSizeMax) == nil { throw ValidationError("--root-size-max \(rootSizeMax.debugDescription) is not a size (e.g. 8G)") }
-        if let filesystem, !filesystem.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) || filesystem.isEmpty {
-            throw ValidationError("--filesystem \(filesystem.debugDescription) is not a filesystem name (e.g. xfs, ext4, btrfs)")
-        }
-        for karg in kernelArguments where karg.isEmpty || karg.contains(where: { $0.isWhitespace || $0.isNewline }) {
-            throw ValidationError("--karg \(karg.debugDescription) must be one kernel argument without spaces (repeat --karg for several)")
-        }
         if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
         _ = try acceleratorOverride()
     }
@@ -110,10 +89,7 @@ struct RunCommand: AsyncParsableCommand {
         InterruptCleanup.shared.install()
         let options = LaunchOptions(
             image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
-            diskSize: diskSize.flatMap(ByteSize.init(parsing:)), installer: installer,
-            bootc: BootcInstallOptions(filesystem: filesystem, rootSize: rootSizeMax.flatMap(ByteSize.init(parsing:)),
-                                       kernelArguments: kernelArguments),
-            accelerator: try acceleratorOverride(),
+            disk: disk.choices, accelerator: try acceleratorOverride(),
             removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
         let launcher = VMLauncher(context: context)
         if dryRun {

@@ -13,9 +13,7 @@ struct LaunchOptions: Sendable {
     var name: String?
     var cpus: Int
     var memoryMiB: Int
-    var diskSize: ByteSize?
-    var installer: InstallerChoice
-    var bootc: BootcInstallOptions
+    var disk: DiskChoices
     var accelerator: Accelerator?
     var removeOnExit: Bool
     var libvirtURI: String?
@@ -42,10 +40,7 @@ struct VMLauncher: Sendable {
     func plan(_ options: LaunchOptions) async throws -> CachePlan {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
         let image = try await context.podman.findImage(options.image)
-        let architecture = image.architecture.flatMap(Architecture.init(anyName:)) ?? .host
-        let request = InstallRequest(reference: options.image, image: image, architecture: architecture, diskSize: options.diskSize,
-                                     installer: options.installer, bootc: options.bootc)
-        return try await diskInstaller.plan(request)
+        return try await diskInstaller.plan(options.disk.request(reference: options.image, image: image))
     }
 
     /// Creates and boots a VM. Everything it made is removed again when a step fails.
@@ -60,36 +55,15 @@ struct VMLauncher: Sendable {
 
         progress.stage("Resolving \(options.image)")
         let image = try await context.podman.findImage(options.image)
-        let architecture = image.architecture.flatMap(Architecture.init(anyName:)) ?? .host
+        let request = options.disk.request(reference: options.image, image: image)
+        let architecture = request.architecture
         let accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
 
         // Connect before installing, so an unreachable libvirt fails fast and writes nothing.
         let uri = options.libvirtURI
         let connection = try await Blocking.run { try LibvirtConnection(uri: uri) }
 
-        let installer = diskInstaller
-        let request = InstallRequest(reference: options.image, image: image, architecture: architecture, diskSize: options.diskSize,
-                                     installer: options.installer, bootc: options.bootc)
-        // An interrupt mid-install must not leave the image mounted; the partial disk folder
-        // is removed by the next run (its owner's PID is in its name).
-        let imageID = image.id
-        let unmountOnInterrupt = InterruptCleanup.shared.register {
-            let unmount = Process()
-            unmount.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            unmount.arguments = PodmanArguments.unmountImage(imageID)
-            unmount.standardOutput = FileHandle.nullDevice
-            unmount.standardError = FileHandle.nullDevice
-            try? unmount.run()
-            unmount.waitUntilExit()
-        }
-        let manifest: CacheManifest
-        do {
-            manifest = try await installer.install(request) { progress.stage($0) }
-            InterruptCleanup.shared.discard(unmountOnInterrupt)
-        } catch {
-            InterruptCleanup.shared.discard(unmountOnInterrupt)
-            throw error
-        }
+        let manifest = try await install(request)
 
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: options.image, id: id)
@@ -97,7 +71,7 @@ struct VMLauncher: Sendable {
             throw VMError.nameInUse(name)
         }
         var record = VMRecord(
-            id: id, name: name, domainName: name, image: options.image, imageID: image.id,
+            id: id, name: name, domainName: name, image: options.image, imageID: image.id, diskKey: manifest.key,
             architecture: architecture, accelerator: accelerator, cpus: options.cpus, memoryMiB: options.memoryMiB,
             sshPort: 0, sshUser: "root", removeOnExit: options.removeOnExit,
             ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
@@ -115,6 +89,25 @@ struct VMLauncher: Sendable {
             vms.remove(id)
             throw error
         }
+    }
+
+    /// Installs (or finds cached) the disk for `request`. An interrupt mid-install must not
+    /// leave the image mounted; the partial disk folder is removed by the next run (its
+    /// owner's PID is in its name).
+    func install(_ request: InstallRequest) async throws -> CacheManifest {
+        let imageID = request.image.id
+        let unmountOnInterrupt = InterruptCleanup.shared.register {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            unmount.arguments = PodmanArguments.unmountImage(imageID)
+            unmount.standardOutput = FileHandle.nullDevice
+            unmount.standardError = FileHandle.nullDevice
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        defer { InterruptCleanup.shared.discard(unmountOnInterrupt) }
+        let progress = context.progress
+        return try await diskInstaller.install(request) { progress.stage($0) }
     }
 
     /// Starts the domain on a free loopback port; retries with another port when one was

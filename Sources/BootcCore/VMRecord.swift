@@ -45,6 +45,8 @@ public struct VMRecord: Codable, Sendable, Equatable {
     public var domainName: String
     public var image: String
     public var imageID: String
+    /// The disk cache entry the VM's overlay is backed by.
+    public var diskKey: String?
     public var architecture: Architecture
     public var accelerator: Accelerator
     public var cpus: Int
@@ -58,7 +60,7 @@ public struct VMRecord: Codable, Sendable, Equatable {
     public var created: Date
 
     public init(
-        id: String, name: String, domainName: String, image: String, imageID: String,
+        id: String, name: String, domainName: String, image: String, imageID: String, diskKey: String? = nil,
         architecture: Architecture, accelerator: Accelerator, cpus: Int, memoryMiB: Int,
         sshPort: Int, sshUser: String, removeOnExit: Bool, ownerPID: Int32?, created: Date
     ) {
@@ -67,6 +69,7 @@ public struct VMRecord: Codable, Sendable, Equatable {
         self.domainName = domainName
         self.image = image
         self.imageID = imageID
+        self.diskKey = diskKey
         self.architecture = architecture
         self.accelerator = accelerator
         self.cpus = cpus

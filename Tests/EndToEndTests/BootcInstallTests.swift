@@ -1,0 +1,50 @@
+// The bootc install path for real: a privileged rootful podman container runs the image's
+// `bootc install to-disk --via-loopback` (here a documented test stand-in, since bootc cannot
+// be had on these machines) into a loop-backed file, and the disk boots under UEFI.
+
+import Foundation
+import Testing
+
+extension EndToEnd {
+@Suite struct BootcInstallTests {
+    static let image = "localhost/podman-bootc-test:bootc-standin"
+
+    func buildStandIn() async throws {
+        let dir = Harness.repository.appendingPathComponent("images/bootc-standin").path
+        let result = try await Harness.run("/usr/bin/podman", ["build", "-q", "--build-arg", "BASE_IMAGE=\(Harness.demoImage)",
+                                                               "-t", Self.image, dir])
+        #expect(result.status == 0, "podman build: \(result.stderr)")
+    }
+
+    @Test func bootcImageWithoutDefaultFilesystemNeedsOne() async throws {
+        try await buildStandIn()
+        let result = try await Harness.podmanBootc(["run", "--rm", Self.image, "--", "true"])
+        #expect(result.status == 125)
+        #expect(result.errorLines.count == 1)
+        #expect(result.errorLines.first?.contains("pass one with --filesystem") == true, "stderr: \(result.stderr)")
+        #expect(Harness.cachePartials().isEmpty)
+    }
+
+    @Test func installsThroughPrivilegedPodmanAndBootsUnderUEFI() async throws {
+        try await buildStandIn()
+        let plan = try await Harness.podmanBootc(["run", "--dry-run", "--filesystem", "ext4", "--karg", "podman_bootc_e2e=1", Self.image])
+        #expect(plan.status == 0)
+
+        let result = try await Harness.podmanBootc(["run", "--rm", "--filesystem", "ext4", "--karg", "podman_bootc_e2e=1", Self.image, "--",
+                                                    "sh", "-c", "test -d /sys/firmware/efi && echo booted-uefi; cat /proc/cmdline"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("booted-uefi"))
+        #expect(result.stdout.contains("podman_bootc_e2e=1"), "the --karg reached the installed bootloader entry")
+        #expect(result.stderr.contains("bootc (test stand-in): installation complete"), "bootc's output is streamed")
+
+        // The second run reuses the installed disk.
+        let again = try await Harness.podmanBootc(["run", "--dry-run", "--format", "json", "--filesystem", "ext4",
+                                                   "--karg", "podman_bootc_e2e=1", Self.image])
+        #expect(again.status == 0)
+        struct Plan: Decodable { var reuse: Bool; var installer: String }
+        let decoded = try JSONDecoder().decode(Plan.self, from: Data(again.stdout.utf8))
+        #expect(decoded.reuse)
+        #expect(decoded.installer == "bootc")
+    }
+}
+}
