@@ -39,8 +39,14 @@ test: image build
 bench: image release
 	scripts/bench.sh -n $${RUNS:-3}
 
+# The binary and its shell completions (bash, zsh, fish).
 install: release
 	install -D -m 0755 .build/release/podman-bootc $(DESTDIR)$(PREFIX)/bin/podman-bootc
+	mkdir -p $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	.build/release/podman-bootc --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/podman-bootc
+	.build/release/podman-bootc --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_podman-bootc
+	.build/release/podman-bootc --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/podman-bootc.fish
 
 clean:
 	swift package clean

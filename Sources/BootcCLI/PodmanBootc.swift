@@ -9,7 +9,8 @@ public struct PodmanBootc: AsyncParsableCommand {
         commandName: "podman-bootc",
         abstract: "Boot bootable container images as VMs and SSH into them.",
         version: "0.1.0",
-        subcommands: [RunCommand.self, CacheCommand.self])
+        subcommands: [RunCommand.self, ListCommand.self, SSHCommand.self, StopCommand.self, StartCommand.self,
+                      RmCommand.self, InspectCommand.self, LogsCommand.self, ImagesCommand.self, CacheCommand.self])
 
     public init() {}
 

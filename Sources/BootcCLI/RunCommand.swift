@@ -20,7 +20,7 @@ struct RunCommand: AsyncParsableCommand {
               podman-bootc run localhost/podman-bootc-test:debian
               podman-bootc run --rm localhost/podman-bootc-test:debian -- cat /etc/os-release
               podman-bootc run --rm quay.io/fedora/fedora-bootc:42 -- 'systemctl is-system-running --wait'
-              podman-bootc run -B --name web localhost/my-image
+              podman-bootc run -B --name web -p 8080:80 localhost/my-image
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -44,6 +44,9 @@ struct RunCommand: AsyncParsableCommand {
     var memory: String = "2G"
 
     @OptionGroup var disk: DiskOptions
+
+    @Option(name: [.customShort("p"), .long], help: ArgumentHelp("Publish a guest port: [HOST_IP:]HOST_PORT:GUEST_PORT[/udp] (repeatable; HOST_IP defaults to 127.0.0.1).", valueName: "port"))
+    var publish: [String] = []
 
     @Flag(help: "Say whether the cached disk would be reused or reinstalled, and why; boot nothing.")
     var dryRun = false
@@ -73,6 +76,9 @@ struct RunCommand: AsyncParsableCommand {
         _ = memory
         if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
         _ = try acceleratorOverride()
+        for spec in publish where PortForward(parsing: spec) == nil {
+            throw ValidationError("--publish \(spec.debugDescription) is not [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp] with an IPv4 HOST_IP (e.g. 8080:80)")
+        }
     }
 
     func acceleratorOverride() throws -> Accelerator? {
@@ -89,7 +95,7 @@ struct RunCommand: AsyncParsableCommand {
         InterruptCleanup.shared.install()
         let options = LaunchOptions(
             image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
-            disk: disk.choices, accelerator: try acceleratorOverride(),
+            disk: disk.choices, accelerator: try acceleratorOverride(), forwards: publish.compactMap(PortForward.init(parsing:)),
             removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
         let launcher = VMLauncher(context: context)
         if dryRun {

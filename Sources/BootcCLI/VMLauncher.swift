@@ -15,6 +15,7 @@ struct LaunchOptions: Sendable {
     var memoryMiB: Int
     var disk: DiskChoices
     var accelerator: Accelerator?
+    var forwards: [PortForward] = []
     var removeOnExit: Bool
     var libvirtURI: String?
     var sshTimeout: Duration
@@ -75,6 +76,8 @@ struct VMLauncher: Sendable {
             architecture: architecture, accelerator: accelerator, cpus: options.cpus, memoryMiB: options.memoryMiB,
             sshPort: 0, sshUser: "root", removeOnExit: options.removeOnExit,
             ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
+        record.libvirtURI = connection.uri
+        record.forwards = options.forwards.isEmpty ? nil : options.forwards
         try vms.create(record)
         do {
             let key = SSHKeyPair()
@@ -151,7 +154,7 @@ struct VMLauncher: Sendable {
             kernelArguments: manifest.artifacts.kernelArguments + ["quiet", "systemd.hostname=\(record.name)"],
             nvram: vms.folder(record.id).appendingPathComponent("efivars.fd").path,
             disk: vms.overlay(record.id).path, consoleLog: vms.consoleLog(record.id).path,
-            sshPort: record.sshPort, oemStrings: credentials,
+            sshPort: record.sshPort, forwards: record.forwards ?? [], oemStrings: credentials,
             metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),
                        ("ssh-port", String(record.sshPort)), ("ssh-user", record.sshUser),
                        ("created", ISO8601DateFormatter().string(from: record.created))])

@@ -47,11 +47,14 @@ public struct VMRecord: Codable, Sendable, Equatable {
     public var imageID: String
     /// The disk cache entry the VM's overlay is backed by.
     public var diskKey: String?
+    /// The libvirt connection the VM's domain lives on.
+    public var libvirtURI: String?
     public var architecture: Architecture
     public var accelerator: Accelerator
     public var cpus: Int
     public var memoryMiB: Int
     public var sshPort: Int
+    public var forwards: [PortForward]?
     public var sshUser: String
     /// Remove the VM when the process that created it ends (`run --rm`).
     public var removeOnExit: Bool

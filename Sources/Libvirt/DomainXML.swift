@@ -20,6 +20,8 @@ public struct DomainSpec: Sendable, Equatable {
     public var diskFormat: String
     public var consoleLog: String
     public var sshPort: Int
+    /// Further ports published with -p.
+    public var forwards: [PortForward]
     /// SMBIOS type 11 OEM strings (systemd credentials).
     public var oemStrings: [String]
     /// Our own facts about the VM, kept in the domain under `DomainSpec.metadataNamespace`.
@@ -32,7 +34,7 @@ public struct DomainSpec: Sendable, Equatable {
 
     public init(name: String, uuid: String? = nil, architecture: Architecture, accelerator: Accelerator, cpus: Int,
                 memoryMiB: Int, kernel: String?, initrd: String?, kernelArguments: [String], nvram: String? = nil, disk: String,
-                diskFormat: String = "qcow2", consoleLog: String, sshPort: Int, oemStrings: [String],
+                diskFormat: String = "qcow2", consoleLog: String, sshPort: Int, forwards: [PortForward] = [], oemStrings: [String],
                 metadata: [(key: String, value: String)] = [], emulator: String? = nil) {
         self.name = name
         self.uuid = uuid
@@ -48,6 +50,7 @@ public struct DomainSpec: Sendable, Equatable {
         self.diskFormat = diskFormat
         self.consoleLog = consoleLog
         self.sshPort = sshPort
+        self.forwards = forwards
         self.oemStrings = oemStrings
         self.metadata = metadata
         self.emulator = emulator
@@ -144,7 +147,8 @@ extension DomainSpec {
     /// The NIC sits at PCI slot 0x1e of the root bus: libvirt fills slots from 1 upward with
     /// its own devices and does not know about this one.
     var qemuNetworkArguments: [String] {
-        ["-netdev", "user,id=podman-bootc-net0,hostfwd=tcp:127.0.0.1:\(sshPort)-:22",
+        let published = forwards.map { ",hostfwd=\($0.hostfwd)" }.joined()
+        return ["-netdev", "user,id=podman-bootc-net0,hostfwd=tcp:127.0.0.1:\(sshPort)-:22\(published)",
          "-device", "virtio-net-pci,netdev=podman-bootc-net0,addr=0x1e"]
     }
 }

@@ -47,6 +47,11 @@ public final class LibvirtDomain: @unchecked Sendable {
     public var isActive: Bool { virDomainIsActive(pointer) == 1 }
     public var isPersistent: Bool { virDomainIsPersistent(pointer) == 1 }
 
+    /// Asks the guest to shut down (ACPI power button); returns at once.
+    public func shutdown() throws {
+        guard virDomainShutdown(pointer) == 0 else { throw LibvirtError.last("shut down domain \(name)") }
+    }
+
     /// Powers the domain off at once.
     public func destroy() throws {
         guard virDomainDestroy(pointer) == 0 else { throw LibvirtError.last("destroy domain \(name)") }

@@ -21,7 +21,7 @@ public enum PodmanError: ToolError {
 }
 
 public struct Podman: Sendable {
-    private let runner: any ProcessRunner
+    let runner: any ProcessRunner
 
     public init(runner: any ProcessRunner) { self.runner = runner }
 

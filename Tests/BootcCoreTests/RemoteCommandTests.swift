@@ -18,3 +18,19 @@ import Testing
         #expect(RemoteCommand.shellQuoted("a;b") == "'a;b'")
     }
 }
+
+@Suite struct PortForwardTests {
+    @Test func defaultsToLoopback() {
+        #expect(PortForward(parsing: "8080:80") == PortForward(hostAddress: "127.0.0.1", hostPort: 8080, guestPort: 80))
+        #expect(PortForward(parsing: "8080:80")?.hostfwd == "tcp:127.0.0.1:8080-:80")
+    }
+
+    @Test func explicitAddressAndProtocol() {
+        #expect(PortForward(parsing: "0.0.0.0:5353:53/udp")?.hostfwd == "udp:0.0.0.0:5353-:53")
+    }
+
+    @Test(arguments: ["80", "a:80", "8080:0", "1.2.3:80:80", "8080:80/sctp", "::1:80:80", "localhost:80:80", "8080:80,hostfwd=tcp::22-:22"])
+    func rejects(spec: String) {
+        #expect(PortForward(parsing: spec) == nil)
+    }
+}

@@ -27,8 +27,13 @@ extension EndToEnd {
 
     @Test func installsThroughPrivilegedPodmanAndBootsUnderUEFI() async throws {
         try await buildStandIn()
-        let plan = try await Harness.podmanBootc(["run", "--dry-run", "--filesystem", "ext4", "--karg", "podman_bootc_e2e=1", Self.image])
-        #expect(plan.status == 0)
+        // Start from no cached disk for these options, so the install really runs.
+        struct Plan: Decodable { var key: String; var reuse: Bool; var installer: String }
+        let planned = try await Harness.podmanBootc(["run", "--dry-run", "--format", "json", "--filesystem", "ext4",
+                                                     "--karg", "podman_bootc_e2e=1", Self.image])
+        #expect(planned.status == 0, "stderr: \(planned.stderr)")
+        let key = try JSONDecoder().decode(Plan.self, from: Data(planned.stdout.utf8)).key
+        try? FileManager.default.removeItem(at: Harness.stateDir.appendingPathComponent("cache/\(key)"))
 
         let result = try await Harness.podmanBootc(["run", "--rm", "--filesystem", "ext4", "--karg", "podman_bootc_e2e=1", Self.image, "--",
                                                     "sh", "-c", "test -d /sys/firmware/efi && echo booted-uefi; cat /proc/cmdline"])
@@ -41,9 +46,9 @@ extension EndToEnd {
         let again = try await Harness.podmanBootc(["run", "--dry-run", "--format", "json", "--filesystem", "ext4",
                                                    "--karg", "podman_bootc_e2e=1", Self.image])
         #expect(again.status == 0)
-        struct Plan: Decodable { var reuse: Bool; var installer: String }
         let decoded = try JSONDecoder().decode(Plan.self, from: Data(again.stdout.utf8))
         #expect(decoded.reuse)
+        #expect(decoded.key == key)
         #expect(decoded.installer == "bootc")
     }
 }

@@ -1,0 +1,62 @@
+// Finds the VM a command names: a name, a unique ID prefix, or the latest one.
+
+import BootcCore
+import Foundation
+import Host
+import ArgumentParser
+
+enum VMLookupError: ToolError {
+    case notFound(String)
+    case ambiguous(String, matches: [String])
+    case noVMs
+
+    var description: String {
+        switch self {
+        case .notFound(let query):
+            return "no VM named \(query) or with an ID starting with it; see `podman-bootc list -a`"
+        case .ambiguous(let query, let matches):
+            return "\(query) matches several VMs (\(matches.joined(separator: ", "))); give more of the ID or the full name"
+        case .noVMs:
+            return "there are no VMs; create one with `podman-bootc run IMAGE`"
+        }
+    }
+}
+
+struct VMResolver {
+    let store: VMStore
+
+    /// A full name wins over an ID prefix; a prefix must match exactly one VM.
+    func resolve(_ query: String) throws -> VMRecord {
+        let all = store.all()
+        if let byName = all.first(where: { $0.name == query }) { return byName }
+        let byID = all.filter { $0.id.hasPrefix(query.lowercased()) }
+        switch byID.count {
+        case 1: return byID[0]
+        case 0: throw VMLookupError.notFound(query)
+        default: throw VMLookupError.ambiguous(query, matches: byID.map { "\($0.name) (\($0.id))" })
+        }
+    }
+
+    func latest() throws -> VMRecord {
+        guard let last = store.all().max(by: { $0.created < $1.created }) else { throw VMLookupError.noVMs }
+        return last
+    }
+}
+
+/// The VM argument most commands take: a name or ID prefix, or --latest.
+struct VMSelection: ParsableArguments {
+    @Flag(name: [.customShort("l"), .long], help: "Use the most recently created VM.")
+    var latest = false
+
+    @Argument(help: "VM name or unique ID prefix.")
+    var vm: String?
+
+    func validate() throws {
+        if latest == (vm != nil) { throw ValidationError(latest ? "give a VM or --latest, not both" : "name a VM (name or ID prefix), or pass --latest") }
+    }
+
+    func record(in store: VMStore) throws -> VMRecord {
+        let resolver = VMResolver(store: store)
+        return latest ? try resolver.latest() : try resolver.resolve(vm!)
+    }
+}

@@ -1,0 +1,92 @@
+// VM lifecycle for real: two VMs from one image at once, list (table and JSON), ssh into
+// each, stop/start keeps the disk, a killed QEMU shows as stopped, rm leaves nothing but the
+// shared cached disk.
+
+import Foundation
+import Testing
+
+extension EndToEnd {
+@Suite struct LifecycleTests {
+    struct Listed: Decodable { var id: String; var name: String; var status: String; var ssh: String }
+
+    func list() async throws -> [Listed] {
+        let result = try await Harness.podmanBootc(["list", "-a", "--format", "json"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        return try JSONDecoder().decode([Listed].self, from: Data(result.stdout.utf8))
+    }
+
+    @Test func twoVMsFromOneImage() async throws {
+        let suffix = UUID().uuidString.prefix(4).lowercased()
+        let (one, two) = ("e2e-one-\(suffix)", "e2e-two-\(suffix)")
+        let vmsBefore = try await list()
+        let domainsBefore = try await Harness.domains()
+
+        let published = Int.random(in: 20000...29999)
+        async let startOne = Harness.podmanBootc(["run", "-B", "--name", one, "-p", "\(published):22", Harness.demoImage])
+        async let startTwo = Harness.podmanBootc(["run", "-B", "--name", two, Harness.demoImage])
+        let started = try await [startOne, startTwo]
+        #expect(started.map(\.status) == [0, 0], "\(started.map(\.stderr))")
+        #expect(started.map(\.stdout) == ["\(one)\n", "\(two)\n"])
+
+        // list: both running, in JSON and in the table.
+        let listed = try await list()
+        for name in [one, two] {
+            #expect(listed.first { $0.name == name }?.status == "running")
+        }
+        let table = try await Harness.podmanBootc(["list"]).stdout.split(separator: "\n")
+        #expect(table.first?.hasPrefix("ID") == true)
+        #expect(table.contains { $0.contains(one) && $0.contains("running") && $0.contains("127.0.0.1:") })
+
+        // ssh into each: each answers with its own hostname.
+        for name in [one, two] {
+            let result = try await Harness.podmanBootc(["ssh", name, "--", "hostname"])
+            #expect(result.stdout == "\(name)\n", "stderr: \(result.stderr)")
+        }
+        let prefix = String(try #require(listed.first { $0.name == two }?.id.prefix(6)))
+        let byPrefix = try await Harness.podmanBootc(["ssh", prefix, "--", "sh", "-c", "exit 5"])
+        #expect(byPrefix.status == 5)
+
+        // -p publishes a guest port on 127.0.0.1 only: OpenSSH reaches the guest's sshd through it.
+        let listeners = try await Harness.run("/usr/bin/ss", ["-Htln", "sport = :\(published)"]).stdout
+        #expect(listeners.contains("127.0.0.1:\(published)") && !listeners.contains("0.0.0.0:\(published)"), "\(listeners)")
+        let oneID = try #require(listed.first { $0.name == one }?.id)
+        let key = Harness.stateDir.appendingPathComponent("vms/\(oneID)/ssh/id_ed25519").path
+        let viaPublished = try await Harness.run("/usr/bin/ssh", ["-i", key, "-p", "\(published)", "-o", "BatchMode=yes",
+                                                                  "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                                                  "root@127.0.0.1", "hostname"])
+        #expect(viaPublished.stdout == "\(one)\n", "stderr: \(viaPublished.stderr)")
+
+        // stop/start keeps the VM's own disk.
+        let write = try await Harness.podmanBootc(["ssh", one, "--", "sh", "-c", "echo kept > /root/marker && sync"])
+        #expect(write.status == 0)
+        #expect(try await Harness.podmanBootc(["stop", one]).status == 0)
+        #expect(try await list().first { $0.name == one }?.status == "stopped")
+        let stoppedSSH = try await Harness.podmanBootc(["ssh", one, "--", "true"])
+        #expect(stoppedSSH.status == 125)
+        #expect(stoppedSSH.errorLines.first?.contains("podman-bootc start \(one)") == true)
+        let restart = try await Harness.podmanBootc(["start", one])
+        #expect(restart.status == 0, "stderr: \(restart.stderr)")
+        #expect(try await Harness.podmanBootc(["ssh", one, "--", "cat", "/root/marker"]).stdout == "kept\n")
+
+        // A killed QEMU shows as stopped: the state comes from libvirt.
+        _ = try await Harness.run("/usr/bin/pkill", ["-KILL", "-f", "guest=\(two),"])
+        let died = try await Harness.waitUntil(timeout: 30) { try await list().first { $0.name == two }?.status == "stopped" }
+        #expect(died)
+
+        // rm: a running VM needs -f; afterwards no domain, overlay or key; the cached disk stays.
+        let refused = try await Harness.podmanBootc(["rm", one])
+        #expect(refused.status == 125)
+        #expect(refused.errorLines.first?.contains("is running") == true)
+        let ids = try await list().filter { [one, two].contains($0.name) }.map(\.id)
+        let removal = vmsBefore.isEmpty ? ["rm", "-f", "--all"] : ["rm", "-f", one, two]
+        #expect(try await Harness.podmanBootc(removal).status == 0)
+        #expect(try await list().filter { [one, two].contains($0.name) }.isEmpty)
+        #expect(try await Harness.domains().subtracting(domainsBefore).isEmpty)
+        for id in ids {
+            #expect(!FileManager.default.fileExists(atPath: Harness.stateDir.appendingPathComponent("vms/\(id)").path))
+        }
+        let cached = try await Harness.podmanBootc(["cache", "list", "--format", "json"]).stdout
+        #expect(cached.contains(Harness.demoImage))
+    }
+}
+}
