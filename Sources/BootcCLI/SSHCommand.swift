@@ -28,8 +28,11 @@ struct SSHCommand: AsyncParsableCommand {
         try runtime.requireRunning()
         let key = context.vms.privateKey(record.id)
         let login = user ?? record.sshUser
+        let pin = HostKeyPin(file: context.vms.pinnedHostKey(record.id))
         let session = try await Blocking.run {
-            try SSHSession(host: "127.0.0.1", port: record.sshPort, user: login, privateKey: key, timeout: .seconds(15))
+            try SSHSession(host: "127.0.0.1", port: record.sshPort, user: login, privateKey: key, timeout: .seconds(15)) {
+                try pin.verify($0, vm: record.name)
+            }
         }
         let commandLine = command.isEmpty ? nil : RemoteCommand.commandLine(for: command)
         let term = context.environment["TERM"] ?? "xterm-256color"

@@ -181,14 +181,17 @@ struct VMLauncher: Sendable {
             let remaining = deadline - ContinuousClock.now
             let attemptTimeout = min(remaining, .seconds(10))
             let key = vm.privateKey
+            let pin = HostKeyPin(file: context.vms.pinnedHostKey(record.id))
             do {
                 let session = try await Blocking.run {
                     try SSHSession(host: "127.0.0.1", port: record.sshPort, user: record.sshUser,
-                                   privateKey: key, timeout: attemptTimeout)
+                                   privateKey: key, timeout: attemptTimeout) { try pin.verify($0, vm: record.name) }
                 }
                 progress.doneWaiting()
                 progress.stage("SSH ready")
                 return session
+            } catch let mismatch as HostKeyMismatch {
+                throw mismatch
             } catch {
                 lastError = "\(error)"
                 context.logger.debug("ssh attempt failed", metadata: ["error": "\(error)"])

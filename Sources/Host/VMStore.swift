@@ -11,6 +11,7 @@ public struct VMStore: Sendable {
 
     public func folder(_ id: String) -> URL { locations.vm(id) }
     public func privateKey(_ id: String) -> URL { folder(id).appendingPathComponent("ssh/id_ed25519") }
+    public func pinnedHostKey(_ id: String) -> URL { folder(id).appendingPathComponent("ssh/host_key") }
     public func overlay(_ id: String) -> URL { folder(id).appendingPathComponent("disk.qcow2") }
     public func consoleLog(_ id: String) -> URL { folder(id).appendingPathComponent("console.log") }
 

@@ -12,9 +12,11 @@ public final class SSHSession: @unchecked Sendable {
 
     private static let libraryReady: Void = { _ = libssh2_init(0) }()
 
-    /// Connects, completes the SSH handshake and authenticates with the private key file.
+    /// Connects, completes the SSH handshake, lets `verifyHostKey` accept or reject the server's
+    /// host key (its SSH wire blob) before anything is sent, and authenticates with the key file.
     /// `timeout` bounds the TCP connect and every blocking libssh2 call.
-    public init(host: String, port: Int, user: String, privateKey: URL, timeout: Duration) throws {
+    public init(host: String, port: Int, user: String, privateKey: URL, timeout: Duration,
+                verifyHostKey: (Data) throws -> Void) throws {
         _ = Self.libraryReady
         let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         socket = try Self.connect(host: host, port: port, timeoutMilliseconds: Int32(milliseconds))
@@ -27,6 +29,12 @@ public final class SSHSession: @unchecked Sendable {
         libssh2_session_set_timeout(session, milliseconds)
         guard libssh2_session_handshake(session, socket) == 0 else { throw SSHError.handshake(lastError) }
         handshakeCompleted = true
+        var length = 0
+        var type: Int32 = 0
+        guard let blob = libssh2_session_hostkey(session, &length, &type), length > 0 else {
+            throw SSHError.handshake("the server sent no host key")
+        }
+        try verifyHostKey(Data(bytes: blob, count: length))
         let rc = libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, privateKey.path, nil)
         guard rc == 0 else { throw SSHError.authentication(user: user, reason: lastError) }
     }
