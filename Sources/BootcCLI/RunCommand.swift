@@ -34,6 +34,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Print no progress, only errors.")
     var quiet = false
 
+    @Flag(help: "Discard the VM's disk changes whenever it stops (`start` begins from the installed disk again).")
+    var transient = false
+
     @Option(help: "Name of the VM (default: image name and a short ID).")
     var name: String?
 
@@ -95,7 +98,7 @@ struct RunCommand: AsyncParsableCommand {
         InterruptCleanup.shared.install()
         let options = LaunchOptions(
             image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
-            disk: disk.choices, accelerator: try acceleratorOverride(), forwards: publish.compactMap(PortForward.init(parsing:)),
+            disk: disk.choices, accelerator: try acceleratorOverride(), forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
             removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
         let launcher = VMLauncher(context: context)
         if dryRun {

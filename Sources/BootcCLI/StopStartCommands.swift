@@ -4,6 +4,7 @@ import ArgumentParser
 import BootcCore
 import Foundation
 import Host
+import Installer
 import Libvirt
 
 struct StopCommand: AsyncParsableCommand {
@@ -72,6 +73,10 @@ struct StartCommand: AsyncParsableCommand {
         let runtime = try await VMRuntime.load(record, uri: global.libvirtURI)
         guard let domain = runtime.domain else { throw VMStateError.domainMissing(name: record.name) }
         if !domain.isActive {
+            if record.transientDisk == true, let key = record.diskKey,
+               let cached = DiskCache(directory: context.locations.diskCache).lookup(key) {
+                try await VMLauncher(context: context).createOverlay(for: record, backingDisk: cached.artifacts.disk)
+            }
             context.progress.stage("Starting VM \(record.name)")
             record = try await startOnFreePort(record, domain: domain, connection: runtime.connection, store: context.vms)
         }

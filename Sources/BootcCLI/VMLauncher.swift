@@ -16,6 +16,7 @@ struct LaunchOptions: Sendable {
     var disk: DiskChoices
     var accelerator: Accelerator?
     var forwards: [PortForward] = []
+    var transientDisk = false
     var removeOnExit: Bool
     var libvirtURI: String?
     var sshTimeout: Duration
@@ -78,12 +79,12 @@ struct VMLauncher: Sendable {
             ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
         record.libvirtURI = connection.uri
         record.forwards = options.forwards.isEmpty ? nil : options.forwards
+        record.transientDisk = options.transientDisk ? true : nil
         try vms.create(record)
         do {
             let key = SSHKeyPair()
             try key.write(privateKeyTo: vms.privateKey(id), comment: "podman-bootc-\(name)")
-            try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
-                                            "-b", manifest.artifacts.disk, vms.overlay(id).path])
+            try await createOverlay(for: record, backingDisk: manifest.artifacts.disk)
             let credentials = [SystemdCredentials.authorizedKeysForRoot(key.authorizedKeyLine(comment: "podman-bootc-\(name)"))]
             progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
             let domain = try await start(&record, manifest: manifest, credentials: credentials, connection: connection)
@@ -111,6 +112,13 @@ struct VMLauncher: Sendable {
         defer { InterruptCleanup.shared.discard(unmountOnInterrupt) }
         let progress = context.progress
         return try await diskInstaller.install(request) { progress.stage($0) }
+    }
+
+    /// The VM's copy-on-write disk over the cached disk, which VMs never write.
+    func createOverlay(for record: VMRecord, backingDisk: String) async throws {
+        let overlay = context.vms.overlay(record.id).path
+        try? FileManager.default.removeItem(atPath: overlay)
+        try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backingDisk, overlay])
     }
 
     /// Starts the domain on a free loopback port; retries with another port when one was

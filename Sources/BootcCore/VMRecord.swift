@@ -56,6 +56,8 @@ public struct VMRecord: Codable, Sendable, Equatable {
     public var sshPort: Int
     public var forwards: [PortForward]?
     public var sshUser: String
+    /// Discard the VM's disk changes whenever it stops (`run --transient`).
+    public var transientDisk: Bool?
     /// Remove the VM when the process that created it ends (`run --rm`).
     public var removeOnExit: Bool
     /// The process that owns a `--rm` VM; a dead owner means the VM's state is garbage.

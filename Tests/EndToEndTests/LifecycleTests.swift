@@ -23,7 +23,7 @@ extension EndToEnd {
 
         let published = Int.random(in: 20000...29999)
         async let startOne = Harness.podmanBootc(["run", "-B", "--name", one, "-p", "\(published):22", Harness.demoImage])
-        async let startTwo = Harness.podmanBootc(["run", "-B", "--name", two, Harness.demoImage])
+        async let startTwo = Harness.podmanBootc(["run", "-B", "--transient", "--name", two, Harness.demoImage])
         let started = try await [startOne, startTwo]
         #expect(started.map(\.status) == [0, 0], "\(started.map(\.stderr))")
         #expect(started.map(\.stdout) == ["\(one)\n", "\(two)\n"])
@@ -69,9 +69,16 @@ extension EndToEnd {
         #expect(try await Harness.podmanBootc(["ssh", one, "--", "cat", "/root/marker"]).stdout == "kept\n")
 
         // A killed QEMU shows as stopped: the state comes from libvirt.
+        #expect(try await Harness.podmanBootc(["ssh", two, "--", "sh", "-c", "echo gone > /root/marker && sync"]).status == 0)
         _ = try await Harness.run("/usr/bin/pkill", ["-KILL", "-f", "guest=\(two),"])
         let died = try await Harness.waitUntil(timeout: 30) { try await list().first { $0.name == two }?.status == "stopped" }
         #expect(died)
+
+        // --transient: the next start begins from the installed disk again.
+        let restartTwo = try await Harness.podmanBootc(["start", two])
+        #expect(restartTwo.status == 0, "stderr: \(restartTwo.stderr)")
+        let marker = try await Harness.podmanBootc(["ssh", two, "--", "test", "-e", "/root/marker"])
+        #expect(marker.status == 1, "the transient VM's disk changes were discarded")
 
         // rm: a running VM needs -f; afterwards no domain, overlay or key; the cached disk stays.
         let refused = try await Harness.podmanBootc(["rm", one])
