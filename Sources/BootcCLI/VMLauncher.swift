@@ -114,10 +114,12 @@ struct VMLauncher: Sendable {
         return try await diskInstaller.install(request) { progress.stage($0) }
     }
 
-    /// The VM's copy-on-write disk over the cached disk, which VMs never write.
+    /// The VM's copy-on-write disk over the cached disk, which VMs never write. A new disk
+    /// makes a new host key in the guest, so the pinned one goes with the old disk.
     func createOverlay(for record: VMRecord, backingDisk: String) async throws {
         let overlay = context.vms.overlay(record.id).path
         try? FileManager.default.removeItem(atPath: overlay)
+        try? FileManager.default.removeItem(at: context.vms.pinnedHostKey(record.id))
         try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backingDisk, overlay])
     }
 
