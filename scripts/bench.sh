@@ -61,10 +61,19 @@ for i in $(seq 1 "$runs"); do
   echo "bench: plain qemu run $i: ${plain[-1]}s" >&2
 done
 
+# Cold measurements need the entry gone; prune keeps disks that VMs use.
+uncache() {
+  "$bin" cache prune >/dev/null 2>&1
+  if [ -d "$entry" ]; then
+    echo "bench: a VM uses the cached disk of $image; remove it (podman-bootc rm) and run again" >&2
+    exit 1
+  fi
+}
+
 # 2. Cold: install + boot.
 cold=()
 for i in $(seq 1 "$runs"); do
-  "$bin" cache prune >/dev/null 2>&1
+  uncache
   t0=$(now); "$bin" run --rm --quiet --accel "$accel" "$image" -- true; cold+=("$(elapsed "$t0")")
   echo "bench: cold run $i: ${cold[-1]}s" >&2
 done
@@ -73,7 +82,7 @@ done
 install=() floor=()
 size_k=$(( $(jq -r '.inputs.diskSize' "$entry/manifest.json") / 1024 - 2048 ))
 for i in $(seq 1 "$runs"); do
-  "$bin" cache prune >/dev/null 2>&1
+  uncache
   t0=$(now); "$bin" cache add --quiet "$image" >/dev/null; install+=("$(elapsed "$t0")")
   tree=$(podman image mount "$image")
   truncate -s "$(( (size_k + 2048) * 1024 ))" "$work/floor.raw"

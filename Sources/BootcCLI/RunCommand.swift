@@ -73,10 +73,9 @@ struct RunCommand: AsyncParsableCommand {
         if rm && background { throw ValidationError("--rm and --background exclude each other: a background VM must outlive the command") }
         if background && !command.isEmpty { throw ValidationError("--background starts the VM without running a command; drop the command or -B") }
         guard cpus >= 1 && cpus <= 256 else { throw ValidationError("--cpus must be between 1 and 256") }
-        guard let memory = ByteSize(parsing: memory), memory >= .mebibytes(256) else {
+        guard let size = ByteSize(parsing: memory), size >= .mebibytes(256) else {
             throw ValidationError("--memory \(memory.debugDescription) is not a size of at least 256M (e.g. 2G, 4096M)")
         }
-        _ = memory
         if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
         _ = try acceleratorOverride()
         for spec in publish where PortForward(parsing: spec) == nil {
@@ -96,9 +95,11 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let context = CommandContext.live(options: global, quiet: quiet)
         InterruptCleanup.shared.install()
+        // validate() has checked every value parsed here.
         let options = LaunchOptions(
             image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
-            disk: disk.choices, accelerator: try acceleratorOverride(), forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
+            disk: disk.choices, accelerator: try acceleratorOverride(),
+            forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
             removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
         let launcher = VMLauncher(context: context)
         if dryRun {

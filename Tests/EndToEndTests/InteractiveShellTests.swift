@@ -13,8 +13,8 @@ extension EndToEnd {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         func cleanUp() async {
             _ = try? await Harness.runDetached("/usr/bin/tmux", ["kill-session", "-t", session])
-            _ = try? await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "destroy", name])
-            _ = try? await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "undefine", name])
+            let removed = try? await Harness.podmanBootc(["rm", "-f", name])
+            #expect(removed?.status == 0, "rm -f \(name): \(removed?.stderr ?? "")")
             try? FileManager.default.removeItem(at: dir)
         }
         // The pane's shell records the terminal settings before and after, and our exit status.
