@@ -58,7 +58,7 @@ struct LogsCommand: AsyncParsableCommand {
         let record = try selection.record(in: context.vms)
         let path = context.vms.consoleLog(record.id).path
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw VMStateError.notRunning(name: record.name, status: .stopped)
+            throw VMStateError.noConsoleLog(name: record.name, path: path)
         }
         InterruptCleanup.shared.install()
         while true {

@@ -48,6 +48,7 @@ enum VMStateError: ToolError {
     case notRunning(name: String, status: VMStatus)
     case running(name: String)
     case domainMissing(name: String)
+    case noConsoleLog(name: String, path: String)
 
     var description: String {
         switch self {
@@ -55,6 +56,8 @@ enum VMStateError: ToolError {
             return "VM \(name) is \(status.rawValue); start it with `podman-bootc start \(name)`"
         case .running(let name):
             return "VM \(name) is running; stop it first (`podman-bootc stop \(name)`) or pass -f"
+        case .noConsoleLog(let name, let path):
+            return "VM \(name) has no console log yet (\(path) is written once the VM starts); start it with `podman-bootc start \(name)`"
         case .domainMissing(let name):
             return "the libvirt domain of VM \(name) is gone; remove the VM with `podman-bootc rm \(name)`"
         }

@@ -57,6 +57,7 @@ public struct CacheKeyInputs: Codable, Equatable, Sendable {
     public var canonicalJSON: Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Strings, integers and arrays of strings always encode: this cannot throw.
         return try! encoder.encode(self)
     }
 
