@@ -23,6 +23,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "CXattr"),
 
         .target(name: "BootcCore", swiftSettings: swiftSettings),
         .target(
@@ -36,12 +37,12 @@ let package = Package(
         .target(name: "Podman", dependencies: ["BootcCore", "Host"], swiftSettings: swiftSettings),
         .target(
             name: "Installer",
-            dependencies: ["BootcCore", "Host", "Podman", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["BootcCore", "Host", "Podman", "CXattr", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .target(name: "Libvirt", dependencies: ["BootcCore", "CLibvirt"], swiftSettings: swiftSettings),
         .target(
             name: "SSH",
-            dependencies: ["BootcCore", "CLibSSH2", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["BootcCore", "Host", "CLibSSH2", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .target(
             name: "BootcCLI",

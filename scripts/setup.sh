@@ -7,6 +7,7 @@ packages=(
   podman runc qemu-system-x86 qemu-utils
   libvirt-daemon-system libvirt-clients libvirt-dev libssh2-1-dev pkg-config
   mmdebstrap e2fsprogs fdisk xorriso dosfstools mtools ovmf tmux openssh-client procps jq
+  uidmap  # rootless podman of the user behind sudo (images are copied from there)
 )
 case "$(uname -m)" in
   aarch64) packages+=(qemu-system-arm qemu-efi-aarch64) ;;

@@ -29,9 +29,9 @@ struct CacheAdd: AsyncParsableCommand {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
         try context.locations.prepare()
         let launcher = VMLauncher(context: context)
-        let found = try await context.podman.findImage(image)
-        let request = disk.choices.request(reference: image, image: found)
-        let manifest = try await launcher.install(request)
+        let found = try await context.findImage(image)
+        let choices = disk.choices
+        let manifest = try await launcher.install(choices.request(reference: image, image: found), choices: choices)
         print(manifest.key)
     }
 }
@@ -53,7 +53,13 @@ struct DiskOptions: ParsableArguments {
     @Option(name: .customLong("karg"), help: ArgumentHelp("Extra kernel argument (repeatable).", valueName: "arg"))
     var kernelArguments: [String] = []
 
+    @Option(help: ArgumentHelp("Run bootc install through this podman system connection (a rootful podman machine); the cache folder must be shared with it.", valueName: "name"))
+    var connection: String?
+
     func validate() throws {
+        if let connection, connection.isEmpty || connection.hasPrefix("-") || connection.contains(where: { $0.isWhitespace || $0.isNewline }) {
+            throw ValidationError("--connection \(connection.debugDescription) is not a connection name; see `podman system connection list`")
+        }
         if let diskSize, ByteSize(parsing: diskSize) == nil { throw ValidationError("--disk-size \(diskSize.debugDescription) is not a size (e.g. 20G)") }
         if let rootSizeMax, ByteSize(parsing: rootSizeMax) == nil { throw ValidationError("--root-size-max \(rootSizeMax.debugDescription) is not a size (e.g. 8G)") }
         if let filesystem, filesystem.isEmpty || !filesystem.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
@@ -67,7 +73,8 @@ struct DiskOptions: ParsableArguments {
     var choices: DiskChoices {
         DiskChoices(diskSize: diskSize.flatMap(ByteSize.init(parsing:)), installer: installer,
                     bootc: BootcInstallOptions(filesystem: filesystem, rootSize: rootSizeMax.flatMap(ByteSize.init(parsing:)),
-                                               kernelArguments: kernelArguments))
+                                               kernelArguments: kernelArguments),
+                    connection: connection)
     }
 }
 
@@ -76,6 +83,8 @@ struct DiskChoices: Sendable {
     var diskSize: ByteSize?
     var installer: InstallerChoice
     var bootc: BootcInstallOptions
+    /// Not part of the cache key: where bootc runs does not change the disk it writes.
+    var connection: String?
 
     func request(reference: String, image: ImageInspection) -> InstallRequest {
         let architecture = image.architecture.flatMap(Architecture.init(anyName:)) ?? .host

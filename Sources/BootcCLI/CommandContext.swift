@@ -16,6 +16,13 @@ struct CommandContext: Sendable {
     var podman: Podman { Podman(runner: runner) }
     var vms: VMStore { VMStore(locations: locations) }
 
+    /// Finds an image in rootful storage; one that only the sudo user's rootless storage
+    /// has is copied over (with a notice) rather than reported missing or pulled.
+    func findImage(_ reference: String) async throws -> ImageInspection {
+        let userStorage = PodmanEndpoint.sudoUserStorage(environment: environment).map { Podman(runner: runner, endpoint: $0) }
+        let progress = progress
+        return try await podman.findImage(reference, copyingFrom: userStorage) { progress.notice($0) }
+    }
     static func live(options: GlobalOptions, quiet: Bool) -> CommandContext {
         var logger = Logger(label: "podman-bootc") { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -2,7 +2,7 @@
 
 import Dispatch
 import Foundation
-import SSH
+import Host
 import Synchronization
 
 /// Cleanup actions that must run if we are interrupted (e.g. removing a `--rm` VM).

@@ -1,4 +1,5 @@
-// Progress on stderr: one line per stage with elapsed time, a live line while waiting.
+// Progress on stderr: one line per stage with elapsed time, a live line while waiting, a bar
+// while an install writes. Plain text, no colours (so NO_COLOR holds by construction).
 
 import Foundation
 
@@ -7,9 +8,15 @@ struct ProgressReporter: Sendable {
     let isTerminal: Bool
     let start: ContinuousClock.Instant
 
-    init(quiet: Bool) {
-        self.quiet = quiet
+    /// Progress shows on a terminal unless --quiet; elsewhere (pipes, CI logs) only when
+    /// PODMAN_BOOTC_PROGRESS=always asks for it. Notices and errors always show.
+    init(quiet: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.isTerminal = isatty(STDERR_FILENO) == 1
+        switch environment["PODMAN_BOOTC_PROGRESS"] {
+        case "always": self.quiet = quiet
+        case "never": self.quiet = true
+        default: self.quiet = quiet || !isTerminal
+        }
         self.start = .now
     }
 
@@ -33,6 +40,18 @@ struct ProgressReporter: Sendable {
         } else if first {
             write("[\(elapsed)] \(message)\n")
         }
+    }
+
+    /// A live bar for work of known size; drawn only on a terminal.
+    func bar(_ label: String, done: UInt64, total: UInt64) {
+        guard !quiet, isTerminal, total > 0 else { return }
+        let fraction = min(1, Double(done) / Double(total))
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let megabytes = { (bytes: UInt64) in bytes / 1_000_000 }
+        write("\r\u{1B}[K[\(elapsed)] \(label) [\(bar)] \(Int(fraction * 100))% \(megabytes(done))/\(megabytes(total)) MB")
+        if done >= total { write("\n") }
     }
 
     /// Ends a `waiting` line.

@@ -21,6 +21,7 @@ struct RunCommand: AsyncParsableCommand {
               podman-bootc run --rm localhost/podman-bootc-test:debian -- cat /etc/os-release
               podman-bootc run --rm quay.io/fedora/fedora-bootc:42 -- 'systemctl is-system-running --wait'
               podman-bootc run -B --name web -p 8080:80 localhost/my-image
+              podman-bootc run -u dev localhost/my-image      # log in as dev (created when missing)
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -39,6 +40,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "Name of the VM (default: image name and a short ID).")
     var name: String?
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Log in as this user: the VM's key is installed for it (and root); the guest creates it when the image lacks it.", valueName: "user"))
+    var user: String = "root"
 
     @Option(help: "Virtual CPUs.")
     var cpus: Int = 2
@@ -78,6 +82,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
         _ = try acceleratorOverride()
+        if GuestUser(user) == nil {
+            throw ValidationError("--user \(user.debugDescription) is not a user name: lower-case letters, digits, _ and -, starting with a letter or _, at most 32 characters")
+        }
         for spec in publish where PortForward(parsing: spec) == nil {
             throw ValidationError("--publish \(spec.debugDescription) is not [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp] with an IPv4 HOST_IP (e.g. 8080:80)")
         }
@@ -100,7 +107,7 @@ struct RunCommand: AsyncParsableCommand {
             image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
             disk: disk.choices, accelerator: try acceleratorOverride(),
             forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
-            removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
+            user: GuestUser(user)!, removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
         let launcher = VMLauncher(context: context)
         if dryRun {
             let plan = try await launcher.plan(options)
@@ -126,7 +133,7 @@ struct RunCommand: AsyncParsableCommand {
 
         if background {
             print(record.name)
-            context.progress.stage("VM \(record.name) is running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) root@127.0.0.1")
+            context.progress.stage("VM \(record.name) is running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) \(record.sshUser)@127.0.0.1")
             return
         }
         let commandLine = command.isEmpty ? nil : RemoteCommand.commandLine(for: command)
@@ -136,7 +143,7 @@ struct RunCommand: AsyncParsableCommand {
             return try session.interactiveShell(term: term)
         }
         if !rm {
-            context.progress.stage("VM \(record.name) keeps running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) root@127.0.0.1")
+            context.progress.stage("VM \(record.name) keeps running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) \(record.sshUser)@127.0.0.1")
         }
         if status != 0 { throw ExitCode(status) }
     }

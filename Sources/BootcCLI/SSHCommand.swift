@@ -18,7 +18,7 @@ struct SSHCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var selection: VMSelection
-    @Option(name: .shortAndLong, help: "User to log in as (the VM's key is installed for root).") var user: String?
+    @Option(name: .shortAndLong, help: "User to log in as (default: the user of `run -u`, else root; the key works for both).") var user: String?
     @Argument(parsing: .postTerminator, help: "Command to run instead of a shell.") var command: [String] = []
 
     func run() async throws {

@@ -9,6 +9,13 @@ enum VMError: ToolError {
     case nameInUse(String)
     case requiresRoot
 
+    var exitCode: Int32 {
+        switch self {
+        case .stoppedWhileBooting, .sshTimeout: ExitStatus.vmFailure
+        default: ExitStatus.toolFailure
+        }
+    }
+
     var description: String {
         switch self {
         case .stoppedWhileBooting(let name, let log):

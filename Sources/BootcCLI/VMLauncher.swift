@@ -17,9 +17,17 @@ struct LaunchOptions: Sendable {
     var accelerator: Accelerator?
     var forwards: [PortForward] = []
     var transientDisk = false
+    /// Who the key is installed for (root always; a user the guest creates when missing).
+    var user: GuestUser = .root
     var removeOnExit: Bool
     var libvirtURI: String?
     var sshTimeout: Duration
+}
+
+/// How a VM's systemd credentials reach it.
+struct CredentialDelivery: Sendable {
+    var oemStrings: [String] = []
+    var files: [FirmwareCredentialFile] = []
 }
 
 /// A VM that was created and started, with the handles needed to reach and remove it.
@@ -33,16 +41,17 @@ struct LaunchedVM: Sendable {
 struct VMLauncher: Sendable {
     let context: CommandContext
 
-    var diskInstaller: DiskInstaller {
-        DiskInstaller(podman: context.podman, runner: context.runner,
+    func diskInstaller(_ choices: DiskChoices) -> DiskInstaller {
+        let bootcPodman = choices.connection.map { Podman(runner: context.runner, endpoint: .connection($0)) }
+        return DiskInstaller(podman: context.podman, bootcPodman: bootcPodman, runner: context.runner,
                       cache: DiskCache(directory: context.locations.diskCache), logger: context.logger)
     }
 
     /// What `run` would do with the disk, without doing it.
     func plan(_ options: LaunchOptions) async throws -> CachePlan {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
-        let image = try await context.podman.findImage(options.image)
-        return try await diskInstaller.plan(options.disk.request(reference: options.image, image: image))
+        let image = try await context.findImage(options.image)
+        return try await diskInstaller(options.disk).plan(options.disk.request(reference: options.image, image: image))
     }
 
     /// Creates and boots a VM. Everything it made is removed again when a step fails.
@@ -56,7 +65,7 @@ struct VMLauncher: Sendable {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
 
         progress.stage("Resolving \(options.image)")
-        let image = try await context.podman.findImage(options.image)
+        let image = try await context.findImage(options.image)
         let request = options.disk.request(reference: options.image, image: image)
         let architecture = request.architecture
         let accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
@@ -65,7 +74,7 @@ struct VMLauncher: Sendable {
         let uri = options.libvirtURI
         let connection = try await Blocking.run { try LibvirtConnection(uri: uri) }
 
-        let manifest = try await install(request)
+        let manifest = try await install(request, choices: options.disk)
 
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: options.image, id: id)
@@ -75,7 +84,7 @@ struct VMLauncher: Sendable {
         var record = VMRecord(
             id: id, name: name, domainName: name, image: options.image, imageID: image.id, diskKey: manifest.key,
             architecture: architecture, accelerator: accelerator, cpus: options.cpus, memoryMiB: options.memoryMiB,
-            sshPort: 0, sshUser: "root", removeOnExit: options.removeOnExit,
+            sshPort: 0, sshUser: options.user.name, removeOnExit: options.removeOnExit,
             ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
         record.libvirtURI = connection.uri
         record.forwards = options.forwards.isEmpty ? nil : options.forwards
@@ -84,8 +93,14 @@ struct VMLauncher: Sendable {
         do {
             let key = SSHKeyPair()
             try key.write(privateKeyTo: vms.privateKey(id), comment: "podman-bootc-\(name)")
+            // The guest's host key is ours too: pinned before the first connection, so none is unverified.
+            let hostKey = SSHKeyPair()
+            try HostKeyPin(file: vms.pinnedHostKey(id)).pin(hostKey.publicKeyBlob)
             try await createOverlay(for: record, backingDisk: manifest.artifacts.disk)
-            let credentials = [SystemdCredentials.authorizedKeysForRoot(key.authorizedKeyLine(comment: "podman-bootc-\(name)"))]
+            let credentials = try deliver(SystemdCredentials.sshAccess(
+                authorizedKeyLine: key.authorizedKeyLine(comment: "podman-bootc-\(name)"), user: options.user,
+                hostPrivateKey: hostKey.openSSHPrivateKey(comment: "podman-bootc-host-\(name)"),
+                hostPublicKeyLine: hostKey.authorizedKeyLine(comment: "podman-bootc-host-\(name)")), for: record)
             progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
             let domain = try await start(&record, manifest: manifest, credentials: credentials, connection: connection)
             return LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(id), consoleLog: vms.consoleLog(id))
@@ -98,7 +113,7 @@ struct VMLauncher: Sendable {
     /// Installs (or finds cached) the disk for `request`. An interrupt mid-install must not
     /// leave the image mounted; the partial disk folder is removed by the next run (its
     /// owner's PID is in its name).
-    func install(_ request: InstallRequest) async throws -> CacheManifest {
+    func install(_ request: InstallRequest, choices: DiskChoices) async throws -> CacheManifest {
         let imageID = request.image.id
         let unmountOnInterrupt = InterruptCleanup.shared.register {
             let unmount = Process()
@@ -111,21 +126,37 @@ struct VMLauncher: Sendable {
         }
         defer { InterruptCleanup.shared.discard(unmountOnInterrupt) }
         let progress = context.progress
-        return try await diskInstaller.install(request) { progress.stage($0) }
+        return try await diskInstaller(choices).install(request, progress: { progress.stage($0) },
+                                                        meter: { progress.bar("Writing the root filesystem", done: $0, total: $1) })
     }
 
-    /// The VM's copy-on-write disk over the cached disk, which VMs never write. A new disk
-    /// makes a new host key in the guest, so the pinned one goes with the old disk.
+    /// The VM's copy-on-write disk over the cached disk, which VMs never write. The host key
+    /// survives a new overlay: the guest gets it from its credential at every boot.
     func createOverlay(for record: VMRecord, backingDisk: String) async throws {
         let overlay = context.vms.overlay(record.id).path
         try? FileManager.default.removeItem(atPath: overlay)
-        try? FileManager.default.removeItem(at: context.vms.pinnedHostKey(record.id))
         try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backingDisk, overlay])
     }
 
     /// Starts the domain on a free loopback port; retries with another port when one was
     /// taken between choosing it and QEMU binding it.
-    private func start(_ record: inout VMRecord, manifest: CacheManifest, credentials: [String],
+    /// Public credentials go into SMBIOS OEM strings (x86_64); secret ones, and all of them
+    /// where there is no SMBIOS (aarch64 direct kernel boot), into fw_cfg files in the VM folder.
+    func deliver(_ credentials: [SystemdCredential], for record: VMRecord) throws -> CredentialDelivery {
+        var delivery = CredentialDelivery()
+        for credential in credentials {
+            if credential.isSecret || record.architecture != .x86_64 {
+                try context.vms.writeCredential(record.id, name: credential.name, value: credential.value)
+                delivery.files.append(FirmwareCredentialFile(
+                    name: credential.name, file: context.vms.credentialFile(record.id, name: credential.name).path))
+            } else {
+                delivery.oemStrings.append(credential.oemString)
+            }
+        }
+        return delivery
+    }
+
+    private func start(_ record: inout VMRecord, manifest: CacheManifest, credentials: CredentialDelivery,
                        connection: LibvirtConnection) async throws -> LibvirtDomain {
         var attempt = 0
         while true {
@@ -152,7 +183,7 @@ struct VMLauncher: Sendable {
         }
     }
 
-    func domainSpec(_ record: VMRecord, manifest: CacheManifest, credentials: [String]) -> DomainSpec {
+    func domainSpec(_ record: VMRecord, manifest: CacheManifest, credentials: CredentialDelivery) -> DomainSpec {
         let vms = context.vms
         return DomainSpec(
             name: record.domainName, architecture: record.architecture, accelerator: record.accelerator,
@@ -164,7 +195,8 @@ struct VMLauncher: Sendable {
             kernelArguments: manifest.artifacts.kernelArguments + ["quiet", "systemd.hostname=\(record.name)"],
             nvram: vms.folder(record.id).appendingPathComponent("efivars.fd").path,
             disk: vms.overlay(record.id).path, consoleLog: vms.consoleLog(record.id).path,
-            sshPort: record.sshPort, forwards: record.forwards ?? [], oemStrings: credentials,
+            sshPort: record.sshPort, forwards: record.forwards ?? [], oemStrings: credentials.oemStrings,
+            firmwareCredentials: credentials.files,
             metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),
                        ("ssh-port", String(record.sshPort)), ("ssh-user", record.sshUser),
                        ("created", ISO8601DateFormatter().string(from: record.created))])

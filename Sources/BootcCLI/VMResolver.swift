@@ -10,6 +10,13 @@ enum VMLookupError: ToolError {
     case ambiguous(String, matches: [String])
     case noVMs
 
+    var exitCode: Int32 {
+        switch self {
+        case .notFound, .noVMs: ExitStatus.notFound
+        case .ambiguous: ExitStatus.usage
+        }
+    }
+
     var description: String {
         switch self {
         case .notFound(let query):

@@ -49,6 +49,7 @@ enum VMStateError: ToolError {
     case running(name: String)
     case domainMissing(name: String)
     case noConsoleLog(name: String, path: String)
+    case consoleClosed(name: String)
 
     var description: String {
         switch self {
@@ -56,6 +57,8 @@ enum VMStateError: ToolError {
             return "VM \(name) is \(status.rawValue); start it with `podman-bootc start \(name)`"
         case .running(let name):
             return "VM \(name) is running; stop it first (`podman-bootc stop \(name)`) or pass -f"
+        case .consoleClosed(let name):
+            return "the console of VM \(name) closed: the VM stopped or another client took the console (`podman-bootc list -a` shows its state)"
         case .noConsoleLog(let name, let path):
             return "VM \(name) has no console log yet (\(path) is written once the VM starts); start it with `podman-bootc start \(name)`"
         case .domainMissing(let name):

@@ -16,6 +16,11 @@ public enum ExitStatus {
     public static let usage: Int32 = 64
     /// podman-bootc failed before the guest command could report a status (like `podman run`).
     public static let toolFailure: Int32 = 125
+    /// The VM stopped or never answered SSH, so the command could not run in it (like
+    /// `podman run`'s 126: the command cannot be invoked).
+    public static let vmFailure: Int32 = 126
+    /// The image or VM named does not exist (like `podman run`'s 127: not found).
+    public static let notFound: Int32 = 127
     /// Interrupted by SIGINT.
     public static let interrupted: Int32 = 130
 }

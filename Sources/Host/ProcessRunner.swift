@@ -33,6 +33,8 @@ public enum StandardErrorHandling: Sendable {
 /// Runs programs; a protocol so the pipeline's logic is testable without them.
 public protocol ProcessRunner: Sendable {
     func run(_ argv: [String], stdin: String?, stderr: StandardErrorHandling) async throws -> ProcessResult
+    /// Runs `producer | consumer` (stdout into stdin, stderr captured); throws when either fails.
+    func pipe(_ producer: [String], into consumer: [String]) async throws
 }
 
 extension ProcessRunner {
@@ -98,6 +100,43 @@ public struct SubprocessRunner: ProcessRunner {
             }
         } catch let error as SubprocessError where error.code == .executableNotFound {
             throw ProcessError.notInstalled(program: program)
+        }
+    }
+}
+
+extension SubprocessRunner {
+    public func pipe(_ producer: [String], into consumer: [String]) async throws {
+        logger.debug("exec", metadata: ["argv": .array(producer.map { .string($0) } + [.string("|")] + consumer.map { .string($0) })])
+        let channel = try FileDescriptor.pipe()
+        async let produced = Self.runCapturingErrors(producer, input: nil, output: channel.writeEnd)
+        async let consumed = Self.runCapturingErrors(consumer, input: channel.readEnd, output: nil)
+        let (first, second) = try await (produced, consumed)
+        for (argv, result) in [(producer, first), (consumer, second)] where result.status != 0 {
+            throw ProcessError.failed(argv: argv, status: result.status, standardError: result.standardError)
+        }
+    }
+
+    /// One side of a pipeline; the pipe end is closed in this process once the child has it,
+    /// so the reader sees end-of-file when the writer exits.
+    private static func runCapturingErrors(_ argv: [String], input: FileDescriptor?, output: FileDescriptor?) async throws -> ProcessResult {
+        let arguments = Arguments(Array(argv.dropFirst()))
+        do {
+            switch (input, output) {
+            case (let input?, nil):
+                let r = try await Subprocess.run(.name(argv[0]), arguments: arguments,
+                                                 input: .fileDescriptor(input, closeAfterSpawningProcess: true),
+                                                 output: .discarded, error: .string(limit: outputLimit))
+                return ProcessResult(status: r.terminationStatus.code, standardOutput: "", standardError: r.standardError)
+            case (nil, let output?):
+                let r = try await Subprocess.run(.name(argv[0]), arguments: arguments,
+                                                 output: .fileDescriptor(output, closeAfterSpawningProcess: true),
+                                                 error: .string(limit: outputLimit))
+                return ProcessResult(status: r.terminationStatus.code, standardOutput: "", standardError: r.standardError)
+            default:
+                preconditionFailure("a pipeline side has exactly one pipe end")
+            }
+        } catch let error as SubprocessError where error.code == .executableNotFound {
+            throw ProcessError.notInstalled(program: argv[0])
         }
     }
 }

@@ -14,6 +14,23 @@ public struct VMStore: Sendable {
     public func pinnedHostKey(_ id: String) -> URL { folder(id).appendingPathComponent("ssh/host_key") }
     public func overlay(_ id: String) -> URL { folder(id).appendingPathComponent("disk.qcow2") }
     public func consoleLog(_ id: String) -> URL { folder(id).appendingPathComponent("console.log") }
+    /// Credentials QEMU reads through fw_cfg: outside ssh/ because QEMU's user must reach them.
+    public func credentialFile(_ id: String, name: String) -> URL {
+        folder(id).appendingPathComponent("credentials").appendingPathComponent(name)
+    }
+
+    /// Writes a credential file, 0600 from its first byte (libvirt hands it to QEMU's user
+    /// only while the VM runs).
+    public func writeCredential(_ id: String, name: String, value: Data) throws {
+        let url = credentialFile(id, name: name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        chmod(url.deletingLastPathComponent().path, 0o755)
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path]) }
+        defer { close(fd) }
+        let written = value.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == value.count else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
+    }
 
     /// Creates the VM's folder (0755: QEMU's user reads the overlay and console log through it)
     /// and its private ssh/ folder (0700).

@@ -62,8 +62,14 @@ public enum BootcInstallerError: ToolError {
 /// Runs `bootc install to-disk` into a cache entry's partial folder.
 public struct BootcInstaller: Sendable {
     let runner: any ProcessRunner
+    /// The podman that runs the installing container: local, or a connection to a rootful
+    /// podman machine whose host shares the cache folder's path.
+    let endpoint: PodmanEndpoint
 
-    public init(runner: any ProcessRunner) { self.runner = runner }
+    public init(runner: any ProcessRunner, endpoint: PodmanEndpoint = .local) {
+        self.runner = runner
+        self.endpoint = endpoint
+    }
 
     /// bootc images declare their root filesystem in /usr/lib/bootc/install/*.toml
     /// (`[install.filesystem.root] type = "xfs"`); without it bootc needs --filesystem.
@@ -84,8 +90,8 @@ public struct BootcInstaller: Sendable {
               truncate(disk.path, off_t(size.bytes)) == 0 else {
             throw CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: disk.path])
         }
-        let argv = BootcInstallArguments.podmanRun(image: image, outputDirectory: directory.path,
-                                                   diskFileName: disk.lastPathComponent, options: options)
+        let argv = endpoint.command(BootcInstallArguments.podmanRun(image: image, outputDirectory: directory.path,
+                                                                    diskFileName: disk.lastPathComponent, options: options))
         let result = try await runner.run(argv, stderr: .passThrough)
         guard result.status == 0 else { throw BootcInstallerError.failed(status: result.status) }
         chmod(disk.path, 0o644)

@@ -35,8 +35,11 @@ public struct DirectInstaller: Sendable {
 
     /// Writes `directory/disk.raw` (GPT, ext4 root built from `root`) and copies the kernel
     /// and initramfs next to it for direct kernel boot.
+    /// `meter` hears (bytes written, bytes expected) a few times a second while the root
+    /// filesystem is written; `expectedBytes` is the image's size.
     func build(reference: String, root: URL, layout: DiskLayout, extraKernelArguments: [String], into directory: URL,
-               progress: @Sendable (String) -> Void) async throws -> (BootArtifacts, kernelVersion: String) {
+               expectedBytes: UInt64? = nil, progress: @Sendable (String) -> Void,
+               meter: (@Sendable (UInt64, UInt64) -> Void)? = nil) async throws -> (BootArtifacts, kernelVersion: String) {
         guard let kernel = KernelLocator.locate(in: root) else { throw InstallerError.noKernel(image: reference) }
         if kernel.initrd == nil {
             logger.warning("image has no initramfs for kernel \(kernel.version); booting without one")
@@ -49,7 +52,21 @@ public struct DirectInstaller: Sendable {
             throw CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: disk.path])
         }
         try await runner.check(layout.sfdiskArguments(disk: disk.path), stdin: layout.sfdiskScript)
+        // mkfs says nothing while it copies; the disk's allocated size tells how far it is.
+        let poller = meter.flatMap { meter in
+            expectedBytes.map { total in
+                Task {
+                    while !Task.isCancelled {
+                        meter(min(Self.allocatedBytes(disk.path), total), total)
+                        try? await Task.sleep(for: .milliseconds(250))
+                    }
+                }
+            }
+        }
+        defer { poller?.cancel() }
         try await runner.check(layout.mkfsArguments(disk: disk.path, tree: root.path))
+        poller?.cancel()
+        if let meter, let expectedBytes { meter(expectedBytes, expectedBytes) }
 
         let kernelCopy = directory.appendingPathComponent("vmlinuz")
         try FileManager.default.copyItem(at: kernel.kernel, to: kernelCopy)
@@ -66,5 +83,11 @@ public struct DirectInstaller: Sendable {
         let artifacts = BootArtifacts(method: .directKernel, disk: disk.path, kernel: kernelCopy.path, initrd: initrdCopy?.path,
                                       kernelArguments: layout.kernelArguments + extraKernelArguments)
         return (artifacts, kernel.version)
+    }
+
+    private static func allocatedBytes(_ path: String) -> UInt64 {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return 0 }
+        return UInt64(info.st_blocks) * 512
     }
 }

@@ -2,6 +2,7 @@
 
 import BootcCore
 import Foundation
+internal import CXattr
 import Host
 
 /// What a cache entry holds, written last, as its sidecar: the inputs and the boot files.
@@ -30,6 +31,8 @@ public struct DiskCache: Sendable {
         decoder.dateDecodingStrategy = .iso8601
         guard let manifest = try? decoder.decode(CacheManifest.self, from: data), manifest.key == key,
               FileManager.default.fileExists(atPath: manifest.artifacts.disk) else { return nil }
+        // A disk whose own label names another key was put there by hand: never trust it.
+        if let label = DiskKeyAttribute.read(manifest.artifacts.disk), label != key { return nil }
         return manifest
     }
 
@@ -77,6 +80,8 @@ public struct DiskCache: Sendable {
         encoder.dateEncodingStrategy = .iso8601
         var inPlace = manifest
         inPlace.artifacts = manifest.artifacts.relocated(from: partial, to: entry(for: key))
+        // The key also travels with the disk itself, where the filesystem keeps xattrs.
+        DiskKeyAttribute.write(key, to: manifest.artifacts.disk)
         let manifestURL = partial.appendingPathComponent(Self.manifestName)
         try encoder.encode(inPlace).write(to: manifestURL)
         chmod(manifestURL.path, 0o644)
@@ -106,5 +111,23 @@ extension BootArtifacts {
         }
         return BootArtifacts(method: method, disk: move(disk), kernel: kernel.map(move), initrd: initrd.map(move),
                              kernelArguments: kernelArguments)
+    }
+}
+
+/// The cache key as an extended attribute on the disk file (as bcvk does): the disk stays
+/// identifiable when copied or listed on its own. Filesystems without user xattrs (tmpfs on
+/// old kernels) simply go without it; the manifest is the source of truth.
+enum DiskKeyAttribute {
+    static let name = "user.podman-bootc.cache-key"
+
+    static func write(_ key: String, to path: String) {
+        _ = key.withCString { value in setxattr(path, name, value, strlen(value), 0) }
+    }
+
+    static func read(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 128)
+        let size = getxattr(path, name, &buffer, buffer.count - 1)
+        guard size > 0 else { return nil }
+        return String(decoding: buffer[..<size].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

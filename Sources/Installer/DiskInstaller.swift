@@ -50,13 +50,17 @@ public struct CachePlan: Codable, Sendable, Equatable {
 }
 
 public struct DiskInstaller: Sendable {
+    /// Local storage: the image is mounted from here (the direct installer reads its files).
     let podman: Podman
+    /// Where `bootc install` runs: local podman, or a connection (the image is copied there).
+    let bootcPodman: Podman
     let runner: any ProcessRunner
     let cache: DiskCache
     let logger: Logger
 
-    public init(podman: Podman, runner: any ProcessRunner, cache: DiskCache, logger: Logger) {
+    public init(podman: Podman, bootcPodman: Podman? = nil, runner: any ProcessRunner, cache: DiskCache, logger: Logger) {
         self.podman = podman
+        self.bootcPodman = bootcPodman ?? podman
         self.runner = runner
         self.cache = cache
         self.logger = logger
@@ -99,7 +103,8 @@ public struct DiskInstaller: Sendable {
 
     /// Returns the cached disk for the request, installing it first when there is none.
     /// `progress` hears one line per stage.
-    public func install(_ request: InstallRequest, progress: @escaping @Sendable (String) -> Void) async throws -> CacheManifest {
+    public func install(_ request: InstallRequest, progress: @escaping @Sendable (String) -> Void,
+                        meter: (@Sendable (UInt64, UInt64) -> Void)? = nil) async throws -> CacheManifest {
         guard request.effectiveDiskSize >= .mebibytes(64) else { throw InstallerError.diskTooSmall(requested: request.effectiveDiskSize) }
         let installer = try await resolveInstaller(request)
         let inputs = request.cacheKey(installer: installer)
@@ -126,7 +131,8 @@ public struct DiskInstaller: Sendable {
                     let layout = DiskLayout(diskSize: request.effectiveDiskSize, architecture: request.architecture)
                     return try await DirectInstaller(runner: runner, logger: logger).build(
                         reference: request.reference, root: root, layout: layout,
-                        extraKernelArguments: request.bootc.kernelArguments, into: partial, progress: progress)
+                        extraKernelArguments: request.bootc.kernelArguments, into: partial,
+                        expectedBytes: request.image.size, progress: progress, meter: meter)
                 }
             }
             let manifest = CacheManifest(key: key, inputs: inputs, kernelVersion: kernelVersion, artifacts: artifacts, created: Date())
@@ -152,8 +158,11 @@ public struct DiskInstaller: Sendable {
             throw BootcInstallerError.noDefaultFilesystem(image: request.reference)
         }
         let kernelVersion = KernelLocator.locate(in: root)?.version ?? "unknown"
+        if bootcPodman.endpoint != podman.endpoint {
+            try await bootcPodman.ensureImage(request.image, reference: request.reference, from: podman, notice: progress)
+        }
         progress("Installing \(request.reference) with bootc install to-disk into a \(request.effectiveDiskSize) disk")
-        let disk = try await BootcInstaller(runner: runner).install(
+        let disk = try await BootcInstaller(runner: runner, endpoint: bootcPodman.endpoint).install(
             image: request.image.id, size: request.effectiveDiskSize, options: request.bootc, into: partial)
         return (BootArtifacts(method: .uefi, disk: disk.path, kernel: nil, initrd: nil, kernelArguments: []), kernelVersion)
     }

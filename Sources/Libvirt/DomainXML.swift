@@ -22,8 +22,11 @@ public struct DomainSpec: Sendable, Equatable {
     public var sshPort: Int
     /// Further ports published with -p.
     public var forwards: [PortForward]
-    /// SMBIOS type 11 OEM strings (systemd credentials).
+    /// SMBIOS type 11 OEM strings (systemd credentials); x86_64 only.
     public var oemStrings: [String]
+    /// systemd credentials as QEMU fw_cfg entries read from files: only the path is in the
+    /// XML (libvirt gives QEMU's user access to the file while the VM runs).
+    public var firmwareCredentials: [FirmwareCredentialFile]
     /// Our own facts about the VM, kept in the domain under `DomainSpec.metadataNamespace`.
     public var metadata: [(key: String, value: String)]
     /// Path of the QEMU binary; nil lets libvirt pick its default for the architecture.
@@ -35,7 +38,7 @@ public struct DomainSpec: Sendable, Equatable {
     public init(name: String, uuid: String? = nil, architecture: Architecture, accelerator: Accelerator, cpus: Int,
                 memoryMiB: Int, kernel: String?, initrd: String?, kernelArguments: [String], nvram: String? = nil, disk: String,
                 diskFormat: String = "qcow2", consoleLog: String, sshPort: Int, forwards: [PortForward] = [], oemStrings: [String],
-                metadata: [(key: String, value: String)] = [], emulator: String? = nil) {
+                firmwareCredentials: [FirmwareCredentialFile] = [], metadata: [(key: String, value: String)] = [], emulator: String? = nil) {
         self.name = name
         self.uuid = uuid
         self.architecture = architecture
@@ -52,6 +55,7 @@ public struct DomainSpec: Sendable, Equatable {
         self.sshPort = sshPort
         self.forwards = forwards
         self.oemStrings = oemStrings
+        self.firmwareCredentials = firmwareCredentials
         self.metadata = metadata
         self.emulator = emulator
     }
@@ -84,6 +88,13 @@ extension DomainSpec {
             x += "  <sysinfo type='smbios'>\n    <oemStrings>\n"
             for entry in oemStrings { x += "      <entry>\(e(entry))</entry>\n" }
             x += "    </oemStrings>\n  </sysinfo>\n"
+        }
+        if !firmwareCredentials.isEmpty {
+            x += "  <sysinfo type='fwcfg'>\n"
+            for credential in firmwareCredentials {
+                x += "    <entry name='opt/io.systemd.credentials/\(e(credential.name))' file='\(e(credential.file))'/>\n"
+            }
+            x += "  </sysinfo>\n"
         }
         if let kernel {
             x += "  <os>\n"
@@ -131,14 +142,6 @@ extension DomainSpec {
         x += "  </devices>\n"
         x += "  <qemu:commandline>\n"
         for arg in qemuNetworkArguments { x += "    <qemu:arg value='\(e(arg))'/>\n" }
-        if !oemStrings.isEmpty && architecture != .x86_64 {
-            // No firmware, no SMBIOS on these machines: systemd also reads credentials from fw_cfg.
-            for entry in oemStrings {
-                guard let cred = FirmwareConfigCredential(oemString: entry) else { continue }
-                x += "    <qemu:arg value='-fw_cfg'/>\n"
-                x += "    <qemu:arg value='\(e(cred.fwCfgArgument))'/>\n"
-            }
-        }
         x += "  </qemu:commandline>\n"
         x += "</domain>\n"
         return x
@@ -153,19 +156,14 @@ extension DomainSpec {
     }
 }
 
-/// A systemd credential passed through QEMU's fw_cfg (opt/io.systemd.credentials/NAME).
-struct FirmwareConfigCredential {
-    var name: String
-    var base64Value: String
+/// A systemd credential QEMU reads from a file into fw_cfg (opt/io.systemd.credentials/NAME);
+/// systemd 252+ imports it at boot like an SMBIOS one.
+public struct FirmwareCredentialFile: Sendable, Equatable {
+    public var name: String
+    public var file: String
 
-    init?(oemString: String) {
-        let prefix = "io.systemd.credential.binary:"
-        guard oemString.hasPrefix(prefix), let eq = oemString.firstIndex(of: "=") else { return nil }
-        name = String(oemString[oemString.index(oemString.startIndex, offsetBy: prefix.count)..<eq])
-        base64Value = String(oemString[oemString.index(after: eq)...])
+    public init(name: String, file: String) {
+        self.name = name
+        self.file = file
     }
-
-    /// fw_cfg takes the value inline as `string=`; QEMU splits options on commas,
-    /// which base64 never contains.
-    var fwCfgArgument: String { "name=opt/io.systemd.credentials/\(name),string=\(base64Value)" }
 }

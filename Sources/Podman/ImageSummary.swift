@@ -31,7 +31,7 @@ extension PodmanArguments {
 
 extension Podman {
     public func images() async throws -> [ImageSummary] {
-        let output = try await runner.check(PodmanArguments.listImages)
+        let output = try await runner.check(command(PodmanArguments.listImages))
         do {
             return try ImageSummary.decode(output)
         } catch {

@@ -7,6 +7,12 @@ import Host
 public enum PodmanError: ToolError {
     case imageNotFound(reference: String, pullError: String?)
     case unexpectedOutput(command: String, detail: String)
+    case copyFailed(reference: String, destination: String)
+
+    public var exitCode: Int32 {
+        if case .imageNotFound = self { return ExitStatus.notFound }
+        return ExitStatus.toolFailure
+    }
 
     public var description: String {
         switch self {
@@ -14,6 +20,8 @@ public enum PodmanError: ToolError {
             return "image \(reference) is not in podman's image storage; build it (podman build -t \(reference) ...) or check the name with `podman images`"
         case .imageNotFound(let reference, let pullError?):
             return "image \(reference) is not in podman's image storage and pulling it failed (\(pullError)); build or pull it first"
+        case .copyFailed(let reference, let destination):
+            return "copied \(reference) to \(destination) but it does not list the image afterwards; check `podman image ls` there"
         case .unexpectedOutput(let command, let detail):
             return "could not understand the output of `\(command)`: \(detail)"
         }
@@ -22,15 +30,22 @@ public enum PodmanError: ToolError {
 
 public struct Podman: Sendable {
     let runner: any ProcessRunner
+    public let endpoint: PodmanEndpoint
 
-    public init(runner: any ProcessRunner) { self.runner = runner }
+    public init(runner: any ProcessRunner, endpoint: PodmanEndpoint = .local) {
+        self.runner = runner
+        self.endpoint = endpoint
+    }
+
+    /// `argv` (starting with "podman") aimed at this client's endpoint.
+    public func command(_ argv: [String]) -> [String] { endpoint.command(argv) }
 
     /// Finds an image in local storage; pulls it (policy "missing") when it is absent and the
     /// reference names a registry, never for localhost/ images.
     public func findImage(_ reference: String) async throws -> ImageInspection {
         if let image = try await inspect(reference) { return image }
         guard Self.namesRegistry(reference) else { throw PodmanError.imageNotFound(reference: reference, pullError: nil) }
-        let pull = try await runner.run(PodmanArguments.pull(reference), stderr: .capture)
+        let pull = try await runner.run(command(PodmanArguments.pull(reference)), stderr: .capture)
         guard pull.status == 0 else {
             let reason = pull.standardError.split(separator: "\n").last.map(String.init) ?? "status \(pull.status)"
             throw PodmanError.imageNotFound(reference: reference, pullError: reason)
@@ -39,16 +54,44 @@ public struct Podman: Sendable {
         return image
     }
 
-    func inspect(_ reference: String) async throws -> ImageInspection? {
-        let result = try await runner.run(PodmanArguments.inspectImage(reference))
+    /// The image, or nil when this storage does not have it.
+    public func inspect(_ reference: String) async throws -> ImageInspection? {
+        let argv = command(PodmanArguments.inspectImage(reference))
+        let result = try await runner.run(argv)
         guard result.status == 0 else {
             if result.standardError.contains("image not known") || result.standardError.contains("no such image") { return nil }
-            throw ProcessError.failed(argv: PodmanArguments.inspectImage(reference), status: result.status, standardError: result.standardError)
+            throw ProcessError.failed(argv: argv, status: result.status, standardError: result.standardError)
         }
         do {
             return try ImageInspection.decode(result.standardOutput).first
         } catch {
             throw PodmanError.unexpectedOutput(command: "podman image inspect", detail: "\(error)")
+        }
+    }
+
+    /// Finds the image here; when this storage lacks it but `source` has it (the rootless
+    /// storage of the user behind sudo), copies it over first and says so through `notice`.
+    public func findImage(_ reference: String, copyingFrom source: Podman?,
+                          notice: @Sendable (String) -> Void) async throws -> ImageInspection {
+        if let image = try await inspect(reference) { return image }
+        // The other storage is a convenience: when it cannot be read, act as if it had nothing.
+        if let source, (try? await source.inspect(reference)) != nil {
+            notice("Copying \(reference) from \(source.endpoint) into \(endpoint)")
+            try await copyImage(reference, from: source)
+            if let image = try await inspect(reference) { return image }
+        }
+        return try await findImage(reference)
+    }
+
+    /// Makes sure this storage has the image `image` (found in `source` as `reference`),
+    /// copying it when it is missing; an image ID survives save and load unchanged.
+    public func ensureImage(_ image: ImageInspection, reference: String, from source: Podman,
+                            notice: @Sendable (String) -> Void) async throws {
+        guard try await inspect(image.id) == nil else { return }
+        notice("Copying \(reference) from \(source.endpoint) to \(endpoint)")
+        try await copyImage(reference, from: source)
+        guard try await inspect(image.id) != nil else {
+            throw PodmanError.copyFailed(reference: reference, destination: "\(endpoint)")
         }
     }
 
@@ -61,18 +104,24 @@ public struct Podman: Sendable {
 
     /// Runs `body` with the image's root filesystem mounted read-only on the host.
     public func withMountedImage<T: Sendable>(_ imageID: String, _ body: (URL) async throws -> T) async throws -> T {
-        let output = try await runner.check(PodmanArguments.mountImage(imageID))
+        let output = try await runner.check(command(PodmanArguments.mountImage(imageID)))
         let path = output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard path.hasPrefix("/") else {
             throw PodmanError.unexpectedOutput(command: "podman image mount", detail: "expected a path, got \(path.debugDescription)")
         }
         do {
             let value = try await body(URL(fileURLWithPath: path))
-            _ = try? await runner.run(PodmanArguments.unmountImage(imageID))
+            _ = try? await runner.run(command(PodmanArguments.unmountImage(imageID)))
             return value
         } catch {
-            _ = try? await runner.run(PodmanArguments.unmountImage(imageID))
+            _ = try? await runner.run(command(PodmanArguments.unmountImage(imageID)))
             throw error
         }
+    }
+
+    /// Copies `reference` from `source`'s storage into this one (`podman save | podman load`,
+    /// streamed through a pipe, no temporary archive).
+    public func copyImage(_ reference: String, from source: Podman) async throws {
+        try await runner.pipe(source.command(PodmanArguments.save(reference)), into: command(PodmanArguments.load))
     }
 }

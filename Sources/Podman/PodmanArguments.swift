@@ -17,4 +17,12 @@ public enum PodmanArguments {
     public static func unmountImage(_ imageID: String) -> [String] {
         ["podman", "image", "unmount", "--", imageID]
     }
+
+    /// Writes the image, with its name, as an archive on stdout.
+    public static func save(_ reference: String) -> [String] {
+        ["podman", "image", "save", "--quiet", "--", reference]
+    }
+
+    /// Reads an image archive from stdin.
+    public static let load = ["podman", "image", "load", "--quiet"]
 }

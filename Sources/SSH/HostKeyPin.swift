@@ -1,5 +1,5 @@
-// Pins a VM's SSH host key: the key seen on the first connection after the VM was created is
-// stored, and every later connection must present the same key.
+// Pins a VM's SSH host key: podman-bootc generates the key, gives it to the guest as a
+// credential, and stores its public half here; every connection must present exactly it.
 
 import BootcCore
 import Foundation
@@ -10,26 +10,41 @@ public struct HostKeyPin: Sendable {
 
     public init(file: URL) { self.file = file }
 
-    /// Accepts `blob` when it matches the pinned key, or pins it when there is none yet.
-    public func verify(_ blob: Data, vm: String) throws {
-        let presented = blob.base64EncodedString()
-        if let pinned = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) {
-            guard pinned == presented else { throw HostKeyMismatch(vm: vm, file: file.path) }
-            return
-        }
-        let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    /// Records `blob` (the SSH wire encoding of the public key) as the VM's host key.
+    public func pin(_ blob: Data) throws {
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: file.path]) }
         defer { close(fd) }
-        let line = presented + "\n"
-        _ = line.withCString { write(fd, $0, strlen($0)) }
+        let line = blob.base64EncodedString() + "\n"
+        guard line.withCString({ write(fd, $0, strlen($0)) }) == line.utf8.count else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
+        }
+    }
+
+    /// Accepts `blob` only when it is the pinned key; a VM without a pin is never trusted.
+    public func verify(_ blob: Data, vm: String) throws {
+        guard let pinned = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else {
+            throw HostKeyMismatch(vm: vm, file: file.path, reason: .noPin)
+        }
+        guard pinned == blob.base64EncodedString() else { throw HostKeyMismatch(vm: vm, file: file.path, reason: .differs) }
     }
 }
 
 public struct HostKeyMismatch: ToolError {
+    public enum Reason: Sendable { case noPin, differs }
     public var vm: String
     public var file: String
+    public var reason: Reason
+
     public var description: String {
-        "the SSH host key of VM \(vm) differs from the one pinned at its first connection (\(file)); "
-            + "something else may answer on its port. Refusing to connect. If the VM's host key was changed on purpose, delete that file"
+        switch reason {
+        case .noPin:
+            return "VM \(vm) has no pinned SSH host key (\(file) is missing), so it cannot be verified; "
+                + "remove the VM and create it again (podman-bootc rm -f \(vm))"
+        case .differs:
+            return "the SSH host key of VM \(vm) is not the one podman-bootc gave it (\(file)): something else may answer "
+                + "on its port, or the image does not apply systemd credentials from fw_cfg (needs systemd 252 or later and "
+                + "the qemu_fw_cfg kernel module). Refusing to connect"
+        }
     }
 }

@@ -2,6 +2,7 @@
 // channel and this process's stdin, stdout and stderr until the remote side exits.
 
 import Foundation
+import Host
 internal import CLibSSH2
 
 /// Where the remote process's bytes go, and where its input comes from.

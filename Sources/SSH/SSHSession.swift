@@ -27,6 +27,10 @@ public final class SSHSession: @unchecked Sendable {
         self.session = session
         // From here on a thrown error runs deinit, which frees the session and the socket.
         libssh2_session_set_timeout(session, milliseconds)
+        // The guest's ed25519 key is the one podman-bootc gave it; ask for no other kind.
+        guard libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, "ssh-ed25519") == 0 else {
+            throw SSHError.handshake("libssh2 cannot use ssh-ed25519 host keys: \(lastError)")
+        }
         guard libssh2_session_handshake(session, socket) == 0 else { throw SSHError.handshake(lastError) }
         handshakeCompleted = true
         var length = 0

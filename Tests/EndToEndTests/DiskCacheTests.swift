@@ -46,8 +46,10 @@ extension EndToEnd {
         try? FileManager.default.removeItem(at: cache.appendingPathComponent(key))
         defer { try? FileManager.default.removeItem(at: cache.appendingPathComponent(key)) }
 
-        async let first = Harness.podmanBootc(["cache", "add", "--disk-size", size, image])
-        async let second = Harness.podmanBootc(["cache", "add", "--disk-size", size, image])
+        // Stage lines are off when stderr is not a terminal unless asked for.
+        let progress = ["PODMAN_BOOTC_PROGRESS": "always"]
+        async let first = Harness.podmanBootc(["cache", "add", "--disk-size", size, image], environment: progress)
+        async let second = Harness.podmanBootc(["cache", "add", "--disk-size", size, image], environment: progress)
         let results = try await [first, second]
         #expect(results.allSatisfy { $0.status == 0 && $0.stdout == key + "\n" }, "\(results.map(\.stderr))")
         let installs = results.filter { $0.stderr.contains("Installing") }.count

@@ -53,8 +53,12 @@ enum Harness {
     }
 
     @discardableResult
-    static func podmanBootc(_ arguments: [String]) async throws -> Result {
-        try await run(binary, arguments)
+    static func podmanBootc(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+        let updates = Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) })
+        let result = try await Subprocess.run(.path(FilePath(binary)), arguments: Arguments(arguments),
+                                              environment: .inherit.updating(updates),
+                                              output: .string(limit: 16 << 20), error: .string(limit: 16 << 20))
+        return Result(status: code(result.terminationStatus), stdout: result.standardOutput, stderr: result.standardError)
     }
 
     /// Starts podman-bootc with stderr going to a file, lets `body` watch that file and signal

@@ -1,5 +1,6 @@
 // The interactive shell in a real terminal (tmux): prompt, a typed command, exit status,
-// terminal restored, and the VM still running afterwards (no --rm).
+// terminal restored, and the VM still running afterwards (no --rm); then the serial console
+// of that VM: a login prompt, Ctrl-] detaches, the terminal is restored.
 
 import Foundation
 import Testing
@@ -23,6 +24,9 @@ extension EndToEnd {
             \(Harness.binary) run --name \(name) \(Harness.demoImage)
             echo "EXIT:$?" > \(dir.path)/status
             stty -g > \(dir.path)/after
+            \(Harness.binary) console \(name)
+            echo "CONSOLE:$?" > \(dir.path)/console-status
+            stty -g > \(dir.path)/after-console
             sleep 600
             """
         try script.write(to: dir.appendingPathComponent("pane.sh"), atomically: true, encoding: .utf8)
@@ -53,6 +57,25 @@ extension EndToEnd {
         // Without --rm the VM outlives the session.
         let state = try await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "domstate", name]).stdout
         #expect(state.contains("running"))
+
+        // The pane is now attached to the VM's serial console: Enter brings up a getty prompt.
+        let attached = await Harness.waitUntil(timeout: 30) { await screen().contains("Connected to the console of \(name)") }
+        let attachScreen = await screen()
+        #expect(attached, "console did not attach: \(attachScreen)")
+        try await Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "Enter"])
+        let login = await Harness.waitUntil(timeout: 30) { await screen().contains("\(name) login:") }
+        let loginScreen = await screen()
+        #expect(login, "no login prompt on the console: \(loginScreen)")
+        try await Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "C-]"])
+        let consoleStatus = dir.appendingPathComponent("console-status")
+        let detached = await Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("after-console").path) }
+        let detachScreen = await screen()
+        #expect(detached, "Ctrl-] did not detach: \(detachScreen)")
+        #expect((try? String(contentsOf: consoleStatus, encoding: .utf8)) == "CONSOLE:0\n")
+        let afterConsole = (try? String(contentsOf: dir.appendingPathComponent("after-console"), encoding: .utf8)) ?? ""
+        #expect(before == afterConsole, "terminal settings not restored after the console")
+        let stillRunning = try await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "domstate", name]).stdout
+        #expect(stillRunning.contains("running"), "detaching leaves the VM running")
         await cleanUp()
     }
 }

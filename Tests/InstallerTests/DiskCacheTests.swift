@@ -49,6 +49,15 @@ import Testing
         #expect(found.artifacts.disk == cache.entry(for: key).appendingPathComponent("disk.raw").path)
         #expect(!FileManager.default.fileExists(atPath: partial.path))
 
+        // The disk carries its key as an xattr where the filesystem has them; a disk
+        // labelled with another key is not served.
+        if let label = DiskKeyAttribute.read(found.artifacts.disk) {
+            #expect(label == key)
+            DiskKeyAttribute.write(String(repeating: "0", count: 64), to: found.artifacts.disk)
+            #expect(cache.lookup(key) == nil)
+            DiskKeyAttribute.write(key, to: found.artifacts.disk)
+        }
+
         // A partial left by a process that no longer exists is removed; ours stays.
         let dead = dir.appendingPathComponent(".partial-\(key)-2147483646")
         try FileManager.default.createDirectory(at: dead, withIntermediateDirectories: true)

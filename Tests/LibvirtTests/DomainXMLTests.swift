@@ -13,7 +13,11 @@ import Testing
             kernel: "/var/lib/podman-bootc/cache/k/vmlinuz", initrd: "/var/lib/podman-bootc/cache/k/initrd.img",
             kernelArguments: ["root=/dev/vda1", "rw", "console=\(architecture.serialConsole)"],
             disk: "/var/lib/podman-bootc/vms/3f2a/disk.qcow2", consoleLog: "/var/lib/podman-bootc/vms/3f2a/console.log",
-            sshPort: 40022, oemStrings: ["io.systemd.credential.binary:tmpfiles.extra=ZCAvcm9vdC8uc3No"],
+            sshPort: 40022, oemStrings: architecture == .x86_64 ? ["io.systemd.credential.binary:tmpfiles.extra=ZCAvcm9vdC8uc3No"] : [],
+            firmwareCredentials: [FirmwareCredentialFile(name: "podman-bootc.ssh-host-key",
+                                                         file: "/var/lib/podman-bootc/vms/3f2a/credentials/podman-bootc.ssh-host-key")]
+                + (architecture == .x86_64 ? [] : [FirmwareCredentialFile(name: "tmpfiles.extra",
+                                                                          file: "/var/lib/podman-bootc/vms/3f2a/credentials/tmpfiles.extra")]),
             metadata: [("id", "3f2a00000000"), ("image", "localhost/podman-bootc-test:debian")])
     }
 
@@ -39,6 +43,13 @@ import Testing
         try Golden.check(Self.spec(.aarch64, .tcg).render(), "domain-aarch64-tcg.xml")
     }
 
+    @Test func secretCredentialsAreFilesNeverValues() {
+        let xml = Self.spec(.x86_64, .tcg).render()
+        #expect(xml.contains("<sysinfo type='fwcfg'>"))
+        #expect(xml.contains("file='/var/lib/podman-bootc/vms/3f2a/credentials/podman-bootc.ssh-host-key'"))
+        #expect(!xml.contains("PRIVATE"))
+    }
+
     @Test func sshForwardBindsLoopbackOnly() {
         #expect(Self.spec(.x86_64, .tcg).render().contains("hostfwd=tcp:127.0.0.1:40022-:22"))
     }
@@ -50,6 +61,8 @@ import Testing
         let xml = spec.render()
         #expect(xml.contains("evil&apos;/&gt;&lt;x a=&quot;&amp;&quot;&gt;"))
         #expect(xml.contains("<cmdline>a&lt;b</cmdline>"))
+        spec.firmwareCredentials = [FirmwareCredentialFile(name: "x'y", file: "/a&b")]
+        #expect(spec.render().contains("<entry name='opt/io.systemd.credentials/x&apos;y' file='/a&amp;b'/>"))
     }
 
     @Test func uriDefaults() {

@@ -13,8 +13,21 @@ import Testing
             PodmanArguments.pull("quay.io/fedora/fedora-bootc:42"),
             PodmanArguments.mountImage("0123abcd"),
             PodmanArguments.unmountImage("0123abcd"),
+            PodmanEndpoint.rootless(user: "alice", home: "/home/alice").command(PodmanArguments.save(reference)),
+            PodmanEndpoint.local.command(PodmanArguments.load),
+            PodmanEndpoint.connection("podman-machine-default-root").command(PodmanArguments.inspectImage(reference)),
+            PodmanEndpoint.connection("podman-machine-default-root").command(PodmanArguments.load),
         ]
         try Golden.check(commands.map { $0.joined(separator: " ") }.joined(separator: "\n") + "\n", "podman-argv.txt")
+    }
+
+    @Test func sudoUserStorageNeedsARealNonRootAccount() {
+        #expect(PodmanEndpoint.sudoUserStorage(environment: [:]) == nil)
+        #expect(PodmanEndpoint.sudoUserStorage(environment: ["SUDO_USER": "root"]) == nil)
+        #expect(PodmanEndpoint.sudoUserStorage(environment: ["SUDO_USER": "no-such-user-podman-bootc"]) == nil)
+        if geteuid() == 0, getpwnam("nobody") != nil {
+            #expect(PodmanEndpoint.sudoUserStorage(environment: ["SUDO_USER": "nobody"]) != nil)
+        }
     }
 
     @Test func referencesStartingWithADashCannotBecomeFlags() {

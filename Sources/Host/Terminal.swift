@@ -1,11 +1,15 @@
-// The local terminal: its size, and raw mode for an interactive remote shell.
+// The local terminal: its size, and raw mode for interactive sessions (SSH shell, console).
 
 import Foundation
-internal import CLibSSH2
 
 public struct TerminalSize: Equatable, Sendable {
     public var columns: Int
     public var rows: Int
+
+    public init(columns: Int, rows: Int) {
+        self.columns = columns
+        self.rows = rows
+    }
 
     /// The size of the terminal on `fd`, or nil when it is not a terminal.
     public static func of(_ fd: Int32) -> TerminalSize? {
@@ -16,13 +20,13 @@ public struct TerminalSize: Equatable, Sendable {
 }
 
 /// Puts a terminal in raw mode so every key (Ctrl-C included) goes to the guest.
-final class RawTerminal {
+public final class RawTerminal {
     private let fd: Int32
     private var saved: termios
     private var restored = false
 
     /// nil when `fd` is not a terminal (input from a pipe stays as it is).
-    init?(fd: Int32) {
+    public init?(fd: Int32) {
         guard isatty(fd) == 1 else { return nil }
         var attributes = termios()
         guard tcgetattr(fd, &attributes) == 0 else { return nil }
@@ -33,7 +37,7 @@ final class RawTerminal {
         RawTerminal.active = self
     }
 
-    func restore() {
+    public func restore() {
         guard !restored else { return }
         restored = true
         tcsetattr(fd, TCSADRAIN, &saved)

@@ -1,0 +1,108 @@
+// Where images come from and where bootc runs: the sudo user's rootless storage (copied into
+// rootful storage) and a podman system connection (the image is copied to it and the
+// privileged install runs through it). The connection is a real `podman system service`
+// with its own storage, the way a rootful podman machine is reached.
+
+import Foundation
+import Subprocess
+import Testing
+
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+extension EndToEnd {
+@Suite struct PodmanStorageTests {
+    static let user = "podman-bootc-e2e"
+
+    /// An unprivileged account with rootless podman (useradd gives it subordinate IDs).
+    func ensureUser() async throws -> String {
+        if getpwnam(Self.user) == nil {
+            let added = try await Harness.run("/usr/sbin/useradd", ["-m", Self.user])
+            #expect(added.status == 0, "useradd: \(added.stderr)")
+        }
+        return String(cString: try #require(getpwnam(Self.user)).pointee.pw_dir)
+    }
+
+    func asUser(_ home: String, _ arguments: [String]) async throws -> Harness.Result {
+        try await Harness.run("/usr/sbin/runuser", ["-u", Self.user, "--", "env", "-u", "XDG_RUNTIME_DIR", "HOME=\(home)", "podman"] + arguments)
+    }
+
+    @Test func imageOnlyInTheSudoUsersRootlessStorageIsCopiedIntoRootfulStorage() async throws {
+        let home = try await ensureUser()
+        let source = "localhost/podman-bootc-e2e-rootless-source:latest"
+        try await Harness.buildImage(source, containerfile: "FROM scratch\nCOPY hello /hello\n", files: ["hello": "hi\n"])
+        let archive = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-rootless-\(UUID().uuidString).tar")
+        defer { try? FileManager.default.removeItem(at: archive) }
+        #expect(try await Harness.run("/usr/bin/podman", ["save", "-q", "-o", archive.path, source]).status == 0)
+        chmod(archive.path, 0o644)
+        let loaded = try await asUser(home, ["load", "-q", "-i", archive.path])
+        #expect(loaded.status == 0, "rootless podman load: \(loaded.stderr)")
+
+        let image = "localhost/podman-bootc-e2e-rootless-only:\(UUID().uuidString.prefix(8).lowercased())"
+        #expect(try await asUser(home, ["tag", source, image]).status == 0)
+        #expect(try await Harness.run("/usr/bin/podman", ["image", "exists", image]).status == 1, "rootful storage starts without it")
+
+        // Without sudo there is no user storage to look in: a clear not-found error.
+        let alone = try await Harness.podmanBootc(["run", "--dry-run", image], environment: ["SUDO_USER": ""])
+        #expect(alone.status == 127)
+        #expect(alone.errorLines.first?.contains("is not in podman's image storage") == true, "stderr: \(alone.stderr)")
+
+        let result = try await Harness.podmanBootc(["run", "--dry-run", image], environment: ["SUDO_USER": Self.user])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("Copying \(image) from \(Self.user)'s rootless podman storage into rootful podman storage"), "stderr: \(result.stderr)")
+        #expect(try await Harness.run("/usr/bin/podman", ["image", "exists", image]).status == 0, "the image is now in rootful storage")
+        _ = try await asUser(home, ["rmi", "-f", image, source])
+        _ = try await Harness.run("/usr/bin/podman", ["rmi", "-f", image])
+    }
+
+    @Test func bootcInstallRunsThroughAPodmanConnectionAfterCopyingTheImage() async throws {
+        try await BootcInstallTests().buildStandIn()
+        let work = URL(fileURLWithPath: "/var/tmp/podman-bootc-e2e-connection-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer {
+            // podman's overlay driver bind-mounts its layer folder onto itself.
+            umount2(work.appendingPathComponent("storage/overlay").path, Int32(MNT_DETACH))
+            try? FileManager.default.removeItem(at: work)
+        }
+        let socket = work.appendingPathComponent("podman.sock").path
+        let connection = "podman-bootc-e2e-\(UUID().uuidString.prefix(8).lowercased())"
+
+        // A podman API service with storage of its own: the image is not there until copied.
+        let service = Configuration(executable: .path("/usr/bin/podman"), arguments: [
+            "--root", work.appendingPathComponent("storage").path, "--runroot", work.appendingPathComponent("run").path,
+            "system", "service", "--time=0", "unix://\(socket)"])
+        _ = try await Subprocess.run(service, input: .none, output: .discarded, error: .discarded) { execution in
+            #expect(await Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: socket) }, "podman system service did not listen")
+            let added = try await Harness.run("/usr/bin/podman", ["system", "connection", "add", connection, "unix://\(socket)"])
+            #expect(added.status == 0, "connection add: \(added.stderr)")
+            var failure: (any Error)?
+            do { try await installThrough(connection) } catch { failure = error }
+            // The connection lives in the host's containers.conf: never leave it behind.
+            _ = try? await Harness.run("/usr/bin/podman", ["system", "connection", "remove", connection])
+            try? execution.send(signal: .terminate)
+            if let failure { throw failure }
+        }
+    }
+
+    func installThrough(_ connection: String) async throws {
+
+            let options = ["--connection", connection, "--filesystem", "ext4", "--karg", "podman_bootc_e2e_connection=1"]
+            let result = try await Harness.podmanBootc(["cache", "add"] + options + [BootcInstallTests.image],
+                                                       environment: ["PODMAN_BOOTC_PROGRESS": "always"])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            #expect(result.stderr.contains("Copying \(BootcInstallTests.image) from rootful podman storage to podman connection \(connection)"),
+                    "stderr: \(result.stderr)")
+            #expect(result.stderr.contains("bootc (test stand-in): installation complete"), "bootc ran and its output streamed")
+            let remote = try await Harness.run("/usr/bin/podman", ["--connection", connection, "image", "exists", BootcInstallTests.image])
+            #expect(remote.status == 0, "the image was copied to the connection's storage")
+
+            let key = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let disk = Harness.stateDir.appendingPathComponent("cache/\(key)/disk.raw")
+            #expect(FileManager.default.fileExists(atPath: disk.path), "the cache entry holds the disk bootc wrote")
+            try? FileManager.default.removeItem(at: disk.deletingLastPathComponent())
+    }
+}
+}
