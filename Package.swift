@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
@@ -39,6 +40,14 @@ let package = Package(
             name: "Installer",
             dependencies: ["BootcCore", "Host", "Podman", "CXattr", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
+        .target(
+            name: "Invariance",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Layers",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
         .target(name: "Libvirt", dependencies: ["BootcCore", "CLibvirt"], swiftSettings: swiftSettings),
         .target(
             name: "SSH",
@@ -47,7 +56,7 @@ let package = Package(
         .target(
             name: "BootcCLI",
             dependencies: [
-                "BootcCore", "Host", "Podman", "Installer", "Libvirt", "SSH",
+                "BootcCore", "Host", "Podman", "Installer", "Invariance", "Layers", "Libvirt", "SSH",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -58,6 +67,8 @@ let package = Package(
         .testTarget(name: "BootcCoreTests", dependencies: ["BootcCore", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "PodmanTests", dependencies: ["Podman", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "InstallerTests", dependencies: ["Installer", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "GoldenFiles"], exclude: ["Golden", "Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "InvarianceTests", dependencies: ["Invariance"], swiftSettings: swiftSettings),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(

@@ -3,7 +3,9 @@
 #   1. warm `run --rm IMAGE -- true` (disk cached) vs a plain-QEMU baseline booting the same
 #      disk, kernel and credential directly and polling SSH with the OpenSSH client;
 #   2. cold install + boot (cache entry removed first);
-#   3. install alone: the direct installer vs its `mkfs.ext4 -d` floor.
+#   3. install alone: the direct installer vs its `mkfs.ext4 -d` floor;
+#   4. the edit -> SSH loop: change a file of a Containerfile folder built FROM IMAGE, then
+#      `run --rm DIR -- cat` it (rebuild + reinstall + boot + SSH).
 # Usage: sudo scripts/bench.sh [-n RUNS] [IMAGE]      (make image && make release first)
 set -euo pipefail
 runs=3
@@ -91,7 +93,22 @@ for i in $(seq 1 "$runs"); do
   echo "bench: install $i: ${install[-1]}s (mkfs floor ${floor[-1]}s)" >&2
 done
 
-w=$(median "${warm[@]}") p=$(median "${plain[@]}") c=$(median "${cold[@]}") n=$(median "${install[@]}") f=$(median "${floor[@]}")
+# 4. Edit -> SSH: each round changes one file; podman-bootc must rebuild, reinstall and boot.
+loop=()
+mkdir -p "$work/edit"
+printf 'FROM %s\nCOPY stamp /etc/podman-bootc-bench-stamp\n' "$image" > "$work/edit/Containerfile"
+for i in $(seq 1 "$runs"); do
+  echo "edit $i $(now)" > "$work/edit/stamp"
+  t0=$(now)
+  out=$("$bin" run --rm --quiet --accel "$accel" "$work/edit" -- cat /etc/podman-bootc-bench-stamp)
+  loop+=("$(elapsed "$t0")")
+  [ "$out" = "$(cat "$work/edit/stamp")" ] || { echo "bench: the VM did not see the edit" >&2; exit 1; }
+  echo "bench: edit -> SSH $i: ${loop[-1]}s" >&2
+done
+podman rmi -f "localhost/edit:latest" >/dev/null 2>&1 || true
+"$bin" cache prune >/dev/null 2>&1 || true
+
+w=$(median "${warm[@]}") p=$(median "${plain[@]}") c=$(median "${cold[@]}") n=$(median "${install[@]}") f=$(median "${floor[@]}") l=$(median "${loop[@]}")
 cat <<TABLE
 | measurement ($image, $accel, median of $runs) | seconds | vs baseline |
 | --- | ---: | ---: |
@@ -100,6 +117,7 @@ cat <<TABLE
 | cold install + boot | $c | $(ratio "$c" "$p")x plain QEMU |
 | install alone (direct installer) | $n | $(ratio "$n" "$f")x mkfs floor |
 | \`mkfs.ext4 -d\` of the same tree (floor) | $f | 1.00x |
+| edit -> SSH loop (Containerfile folder: rebuild + reinstall + boot) | $l | $(ratio "$l" "$p")x plain QEMU |
 
 Machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), QEMU $(qemu-system-x86_64 --version | awk 'NR==1 {print $4}'), $(date -u +%Y-%m-%d).
 TABLE

@@ -12,16 +12,19 @@ struct CacheAdd: AsyncParsableCommand {
         abstract: "Install an image into the disk cache without booting it; prints the cache key.",
         discussion: """
             A later `run` with the same options reuses the disk. Useful to warm CI caches.
+            IMAGE may also be a folder with a Containerfile or a quadlet .build unit: it is
+            built first when its invariance hash says so, as `run` does.
 
             Examples:
               podman-bootc cache add localhost/podman-bootc-test:debian
+              podman-bootc cache add ./images/debian
               podman-bootc cache add --installer bootc --filesystem xfs quay.io/fedora/fedora-bootc:42
             """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var disk: DiskOptions
     @Flag(name: .shortAndLong, help: "Print no progress, only errors.") var quiet = false
-    @Argument(help: "The image: a reference in rootful podman storage.") var image: String
+    @Argument(help: "The image: a reference in rootful podman storage, a folder with a Containerfile, or a .build unit.") var image: String
 
     func run() async throws {
         let context = CommandContext.live(options: global, quiet: quiet)
@@ -29,9 +32,10 @@ struct CacheAdd: AsyncParsableCommand {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
         try context.locations.prepare()
         let launcher = VMLauncher(context: context)
-        let found = try await context.findImage(image)
+        let reference = try await ImageBuilder(context: context).prepare(ImageSource.resolve(image))
+        let found = try await context.findImage(reference)
         let choices = disk.choices
-        let manifest = try await launcher.install(choices.request(reference: image, image: found), choices: choices)
+        let manifest = try await launcher.install(choices.request(reference: reference, image: found), choices: choices)
         print(manifest.key)
     }
 }

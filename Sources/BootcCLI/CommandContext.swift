@@ -12,6 +12,8 @@ struct CommandContext: Sendable {
     var locations: StateLocations
     var progress: ProgressReporter
     var environment: [String: String]
+    /// Set while `run` prepares its image: planning may then build the bases it depends on.
+    var isBuilding = false
 
     var podman: Podman { Podman(runner: runner) }
     var vms: VMStore { VMStore(locations: locations) }

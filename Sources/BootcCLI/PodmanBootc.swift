@@ -10,7 +10,7 @@ public struct PodmanBootc: AsyncParsableCommand {
         abstract: "Boot bootable container images as VMs and SSH into them.",
         version: "0.1.0",
         subcommands: [RunCommand.self, ListCommand.self, SSHCommand.self, StopCommand.self, StartCommand.self,
-                      RmCommand.self, InspectCommand.self, LogsCommand.self, ConsoleCommand.self, ImagesCommand.self, CacheCommand.self])
+                      RmCommand.self, InspectCommand.self, LogsCommand.self, ConsoleCommand.self, ImagesCommand.self, CacheCommand.self, InvarianceCommand.self, LayersCommand.self])
 
     public init() {}
 

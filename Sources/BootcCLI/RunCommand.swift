@@ -5,6 +5,7 @@ import BootcCore
 import Foundation
 import Host
 import Installer
+import Invariance
 import SSH
 
 struct RunCommand: AsyncParsableCommand {
@@ -16,12 +17,19 @@ struct RunCommand: AsyncParsableCommand {
             copy-on-write overlay of it and opens an SSH shell, or runs COMMAND and exits with
             its status. One COMMAND word is a shell command line; several are quoted one by one.
 
+            IMAGE may be an image of a layer-generator project (images.yml in the current folder
+            or --config; generated and built as localhost/NAME), a folder with a Containerfile
+            (built as localhost/<folder name>) or a quadlet .build unit, and a reference whose
+            NAME.build unit is installed is checked against it: the image is rebuilt only when its invariance hash (label
+            io.0xmax42.invariance-hash) differs from the definition's, or either is missing.
+
             Examples:
               podman-bootc run localhost/podman-bootc-test:debian
               podman-bootc run --rm localhost/podman-bootc-test:debian -- cat /etc/os-release
               podman-bootc run --rm quay.io/fedora/fedora-bootc:42 -- 'systemctl is-system-running --wait'
               podman-bootc run -B --name web -p 8080:80 localhost/my-image
               podman-bootc run -u dev localhost/my-image      # log in as dev (created when missing)
+              podman-bootc run --rm ./my-image-dir -- true     # build (when changed), install, boot
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -67,7 +75,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m.")
     var sshTimeout: String = "5m"
 
-    @Argument(help: "The image: a reference in rootful podman storage.")
+    @Option(help: ArgumentHelp("images.yml of a layer-generator project, for IMAGE given as an image name there (default: ./images.yml).", valueName: "file"))
+    var config: String?
+
+    @Argument(help: "The image: a reference in rootful podman storage, an images.yml image name, a folder with a Containerfile, or a quadlet .build unit.")
     var image: String
 
     @Argument(parsing: .postTerminator, help: "Command to run in the VM instead of a shell.")
@@ -90,6 +101,43 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
+    /// validate() has checked every value parsed here.
+    func launchOptions(image: String) throws -> LaunchOptions {
+        LaunchOptions(
+            image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
+            disk: disk.choices, accelerator: try acceleratorOverride(),
+            forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
+            user: GuestUser(user)!, removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
+    }
+
+    /// What `run` would do: build the image (and why), then reuse or install its disk (and why).
+    private func printDryRun(_ plan: ImagePlan, launcher: VMLauncher, context: CommandContext) async throws {
+        struct Report: Encodable {
+            var image: String
+            var build: RebuildDecision?
+            var key: String?
+            var installer: InstallerChoice?
+            var reuse: Bool
+            var reason: String
+            var disk: String?
+        }
+        let report: Report
+        if let decision = plan.decision, decision.build {
+            report = Report(image: plan.reference, build: decision, reuse: false,
+                            reason: "the image is built first, so its disk is installed for the new image")
+        } else {
+            let disk = try await launcher.plan(launchOptions(image: plan.reference))
+            report = Report(image: plan.reference, build: plan.decision, key: disk.key, installer: disk.installer,
+                            reuse: disk.reuse, reason: disk.reason, disk: disk.disk)
+        }
+        switch format {
+        case .json: print(try OutputFormat.json(report))
+        case .text:
+            if let decision = report.build { print("\(decision.build ? "build" : "use") \(plan.reference): \(decision.reason)") }
+            print("\(report.reuse ? "reuse" : "install")\(report.installer.map { " (\($0.rawValue))" } ?? ""): \(report.reason)")
+        }
+    }
+
     func acceleratorOverride() throws -> Accelerator? {
         let value = accel ?? ProcessInfo.processInfo.environment["PODMAN_BOOTC_ACCEL"] ?? "auto"
         if value == "auto" || value.isEmpty { return nil }
@@ -102,21 +150,15 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let context = CommandContext.live(options: global, quiet: quiet)
         InterruptCleanup.shared.install()
-        // validate() has checked every value parsed here.
-        let options = LaunchOptions(
-            image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
-            disk: disk.choices, accelerator: try acceleratorOverride(),
-            forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
-            user: GuestUser(user)!, removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
+        let source = ImageSource.resolve(image, config: config)
+        let builder = ImageBuilder(context: context)
         let launcher = VMLauncher(context: context)
         if dryRun {
-            let plan = try await launcher.plan(options)
-            switch format {
-            case .json: print(try OutputFormat.json(plan))
-            case .text: print("\(plan.reuse ? "reuse" : "install") (\(plan.installer.rawValue)): \(plan.reason)")
-            }
+            try await printDryRun(builder.plan(source), launcher: launcher, context: context)
             return
         }
+        let reference = try await builder.prepare(source)
+        let options = try launchOptions(image: reference)
         let vm = try await launcher.launch(options)
 
         // Until SSH answers, the VM is removed on failure or interrupt, --rm or not: a VM that

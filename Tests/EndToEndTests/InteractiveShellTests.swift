@@ -45,9 +45,10 @@ extension EndToEnd {
 
         try await Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "exit 3", "Enter"])
         let statusFile = dir.appendingPathComponent("status")
-        let exited = await Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: statusFile.path) }
+        func complete(_ url: URL) -> Bool { ((try? String(contentsOf: url, encoding: .utf8)) ?? "").hasSuffix("\n") }
+        let exited = await Harness.waitUntil(timeout: 30) { complete(statusFile) }
         #expect(exited)
-        let recorded = await Harness.waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("after").path) }
+        let recorded = await Harness.waitUntil(timeout: 5) { complete(dir.appendingPathComponent("after")) }
         #expect(recorded)
         #expect(try String(contentsOf: statusFile, encoding: .utf8) == "EXIT:3\n")
         let before = try String(contentsOf: dir.appendingPathComponent("before"), encoding: .utf8)
@@ -68,7 +69,8 @@ extension EndToEnd {
         #expect(login, "no login prompt on the console: \(loginScreen)")
         try await Harness.run("/usr/bin/tmux", ["send-keys", "-t", session, "C-]"])
         let consoleStatus = dir.appendingPathComponent("console-status")
-        let detached = await Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: dir.appendingPathComponent("after-console").path) }
+        // The shell creates each file before writing it: wait for its whole line.
+        let detached = await Harness.waitUntil(timeout: 30) { complete(dir.appendingPathComponent("after-console")) }
         let detachScreen = await screen()
         #expect(detached, "Ctrl-] did not detach: \(detachScreen)")
         #expect((try? String(contentsOf: consoleStatus, encoding: .utf8)) == "CONSOLE:0\n")

@@ -1,0 +1,110 @@
+// `podman-bootc invariance`: the invariance hash of build inputs, and podrun's rebuild
+// decision for an image.
+
+import ArgumentParser
+import BootcCore
+import Foundation
+import Invariance
+import Podman
+
+struct InvarianceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "invariance",
+        abstract: "Compute invariance hashes and check whether an image must be rebuilt.",
+        subcommands: [InvarianceHashCommand.self, InvarianceCheckCommand.self])
+}
+
+struct InvarianceHashCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash",
+        abstract: "Print the invariance hash of build inputs (files and folders).",
+        discussion: """
+            Deterministic: paths sorted, named relative to --root, file modes and contents,
+            symlink targets; no timestamps or owners; .git folders skipped. The format is in
+            the README, so the hash can be reproduced without this tool. Without inputs, the
+            words of $INVARIANCE_INPUTS are used, else the whole --root folder.
+
+            Examples:
+              podman-bootc invariance hash Containerfile VERSION
+              INVARIANCE_INPUTS="Dockerfile VERSION" podman-bootc invariance hash
+              podman-bootc invariance hash --root images/debian .
+            """)
+
+    @Option(help: "Folder the inputs are named relative to (default: the current folder).")
+    var root: String?
+
+    @Argument(help: "Files and folders to hash.")
+    var inputs: [String] = []
+
+    func run() throws {
+        let rootURL = URL(fileURLWithPath: root ?? FileManager.default.currentDirectoryPath)
+        var names = inputs
+        if names.isEmpty {
+            names = (ProcessInfo.processInfo.environment["INVARIANCE_INPUTS"] ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init)
+        }
+        if names.isEmpty { names = ["."] }
+        do {
+            print(try InvarianceHash.compute(inputs: names, root: rootURL))
+        } catch let error as InvarianceHashError {
+            throw InvarianceCommandError(message: "\(error)", exitCode: ExitStatus.notFound)
+        }
+    }
+}
+
+struct InvarianceCheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Say whether an image would be (re)built before booting, and why.",
+        discussion: """
+            IMAGE is an image reference (its quadlet unit NAME.build is looked up in
+            ~/.config/containers/systemd, /etc/containers/systemd/users, /etc/containers/systemd),
+            a .build unit file, or a folder with a Containerfile. Exit status 0 either way.
+
+            Examples:
+              podman-bootc invariance check system.local/ocrmypdf-image:latest
+              podman-bootc invariance check ./ocrmypdf-image.build --format json
+              podman-bootc invariance check ./images/debian
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+    @Argument(help: "Image reference, .build unit, or folder with a Containerfile.") var image: String
+
+    struct Report: Encodable {
+        var image: String
+        var imageExists: Bool
+        var definition: String?
+        var decision: RebuildDecision
+    }
+
+    func run() async throws {
+        let context = CommandContext.live(options: global, quiet: true)
+        let plan = try await ImageBuilder(context: context).plan(ImageSource.resolve(image))
+        let decision: RebuildDecision
+        var exists = plan.imageExists
+        if let planned = plan.decision {
+            decision = planned
+        } else {
+            // No unit, no folder: nothing to build from; the image is used as it is.
+            let existing = try await context.podman.inspect(plan.reference)
+            exists = existing != nil
+            let unit = QuadletNaming.unitFileName(forImage: plan.reference)
+            decision = RebuildDecision(
+                build: false,
+                reason: existing == nil ? "the image does not exist and there is no \(unit) unit to build it from"
+                    : "there is no \(unit) unit: the image is used as it is",
+                declaredHash: nil, imageHash: existing?.labels?[RebuildDecision.label])
+        }
+        let report = Report(image: plan.reference, imageExists: exists, definition: plan.definition?.path, decision: decision)
+        switch format {
+        case .json: print(try OutputFormat.json(report))
+        case .text: print("\(decision.build ? "build" : exists ? "use" : "missing") \(report.image): \(decision.reason)")
+        }
+    }
+}
+
+struct InvarianceCommandError: ToolError {
+    var message: String
+    var exitCode: Int32
+    var description: String { message }
+}
