@@ -26,6 +26,7 @@ struct InvarianceHashCommand: ParsableCommand {
 
             Examples:
               podman-bootc invariance hash Containerfile VERSION
+              podman-bootc invariance hash --inputs Containerfile VERSION
               INVARIANCE_INPUTS="Dockerfile VERSION" podman-bootc invariance hash
               podman-bootc invariance hash --root images/debian .
             """)
@@ -33,12 +34,15 @@ struct InvarianceHashCommand: ParsableCommand {
     @Option(help: "Folder the inputs are named relative to (default: the current folder).")
     var root: String?
 
+    @Option(name: .customLong("inputs"), parsing: .upToNextOption, help: ArgumentHelp("Files and folders to hash (as positional arguments also).", valueName: "path"))
+    var inputOptions: [String] = []
+
     @Argument(help: "Files and folders to hash.")
     var inputs: [String] = []
 
     func run() throws {
         let rootURL = URL(fileURLWithPath: root ?? FileManager.default.currentDirectoryPath)
-        var names = inputs
+        var names = inputOptions + inputs
         if names.isEmpty {
             names = (ProcessInfo.processInfo.environment["INVARIANCE_INPUTS"] ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init)
         }

@@ -67,8 +67,10 @@ enum Harness {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-stderr-\(UUID().uuidString)")
         let fd = open(log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         defer { try? FileManager.default.removeItem(at: log) }
+        // The body watches the progress lines, which are off when stderr is not a terminal.
         let result = try await Subprocess.run(
-            Configuration(executable: .path(FilePath(binary)), arguments: Arguments(arguments)),
+            Configuration(executable: .path(FilePath(binary)), arguments: Arguments(arguments),
+                          environment: .inherit.updating(["PODMAN_BOOTC_PROGRESS": "always"])),
             input: .none, output: .discarded,
             error: .fileDescriptor(FileDescriptor(rawValue: fd), closeAfterSpawningProcess: true)
         ) { execution in
