@@ -8,6 +8,7 @@ packages=(
   libvirt-daemon-system libvirt-clients libvirt-dev libssh2-1-dev pkg-config
   mmdebstrap e2fsprogs fdisk xorriso dosfstools mtools ovmf tmux openssh-client procps jq
   uidmap  # rootless podman of the user behind sudo (images are copied from there)
+  python3-junitparser  # the tests read run --report with a real JUnit consumer
 )
 case "$(uname -m)" in
   aarch64) packages+=(qemu-system-arm qemu-efi-aarch64) ;;

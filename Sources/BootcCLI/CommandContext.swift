@@ -14,6 +14,8 @@ struct CommandContext: Sendable {
     var environment: [String: String]
     /// Set while `run` prepares its image: planning may then build the bases it depends on.
     var isBuilding = false
+    /// Where `run` records how long each stage took (install, boot, ...).
+    var stages: StageTimer?
 
     var podman: Podman { Podman(runner: runner) }
     var vms: VMStore { VMStore(locations: locations) }

@@ -47,16 +47,21 @@ final class InterruptCleanup: Sendable {
         _ = actions.withLock { $0.removeValue(forKey: id) }
     }
 
-    private func interrupted(by signalNumber: Int32) {
-        TerminalState.restore()
+    /// Runs every registered action, newest first (also for `run --timeout`).
+    func runAll() {
         let pending = actions.withLock { actions in
             defer { actions.removeAll() }
             return actions.sorted { $0.key > $1.key }.map(\.value)
         }
-        if !pending.isEmpty {
+        for action in pending { action() }
+    }
+
+    private func interrupted(by signalNumber: Int32) {
+        TerminalState.restore()
+        if actions.withLock({ !$0.isEmpty }) {
             FileHandle.standardError.write(Data("\ninterrupted: cleaning up\n".utf8))
         }
-        for action in pending { action() }
+        runAll()
         exit(128 + signalNumber)
     }
 }

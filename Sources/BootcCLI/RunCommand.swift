@@ -30,6 +30,8 @@ struct RunCommand: AsyncParsableCommand {
               podman-bootc run -B --name web -p 8080:80 localhost/my-image
               podman-bootc run -u dev localhost/my-image      # log in as dev (created when missing)
               podman-bootc run --rm ./my-image-dir -- true     # build (when changed), install, boot
+              podman-bootc run --rm --timeout 10m --artifact /var/log/app:out --logs logs \\
+                --report junit.xml localhost/my-image -- /usr/bin/run-tests   # CI smoke test
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -66,7 +68,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Say whether the cached disk would be reused or reinstalled, and why; boot nothing.")
     var dryRun = false
 
-    @Option(help: "Output format of --dry-run: text or json.")
+    @Option(help: "text, or json: --dry-run's answer, or a summary of the run (outcome, exit code, stage timings) on stdout at the end.")
     var format: OutputFormat = .text
 
     @Option(help: ArgumentHelp("Acceleration: auto, kvm or tcg (also $PODMAN_BOOTC_ACCEL).", valueName: "mode"))
@@ -74,6 +76,18 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m.")
     var sshTimeout: String = "5m"
+
+    @Option(help: "Deadline for the whole run, e.g. 10m: then the VM is destroyed and the exit status is 124.")
+    var timeout: String?
+
+    @Option(help: ArgumentHelp("Copy a guest file or folder to HOST_DIR (default: the current folder) over SFTP after the command, also when it failed (repeatable).", valueName: "guest-path[:host-dir]"))
+    var artifact: [String] = []
+
+    @Option(help: ArgumentHelp("Save the serial console log and the guest journal into this folder (also when the run fails).", valueName: "dir"))
+    var logs: String?
+
+    @Option(help: ArgumentHelp("Write a JUnit XML report (one test case, stage timings) to this file.", valueName: "file"))
+    var report: String?
 
     @Option(help: ArgumentHelp("images.yml of a layer-generator project, for IMAGE given as an image name there (default: ./images.yml).", valueName: "file"))
     var config: String?
@@ -91,6 +105,16 @@ struct RunCommand: AsyncParsableCommand {
         guard let size = ByteSize(parsing: memory), size >= .mebibytes(256) else {
             throw ValidationError("--memory \(memory.debugDescription) is not a size of at least 256M (e.g. 2G, 4096M)")
         }
+        if let timeout, DurationParser.parse(timeout) == nil { throw ValidationError("--timeout \(timeout.debugDescription) is not a duration (e.g. 90s, 10m)") }
+        for spec in artifact where ArtifactSpec(spec) == nil {
+            throw ValidationError("--artifact \(spec.debugDescription) is not GUEST_PATH[:HOST_DIR] with an absolute guest path (e.g. /var/log/app.log:out)")
+        }
+        if (!artifact.isEmpty) && command.isEmpty { throw ValidationError("--artifact needs a command: they are copied after it ends") }
+        if let timeout, DurationParser.parse(timeout) == nil { throw ValidationError("--timeout \(timeout.debugDescription) is not a duration (e.g. 90s, 10m)") }
+        for spec in artifact where ArtifactSpec(spec) == nil {
+            throw ValidationError("--artifact \(spec.debugDescription) is not GUEST_PATH[:HOST_DIR] with an absolute guest path (e.g. /var/log/app.log:out)")
+        }
+        if !artifact.isEmpty && command.isEmpty { throw ValidationError("--artifact needs a command: artifacts are copied after it ends") }
         if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
         _ = try acceleratorOverride()
         if GuestUser(user) == nil {
@@ -148,16 +172,38 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = CommandContext.live(options: global, quiet: quiet)
+        var context = CommandContext.live(options: global, quiet: quiet)
         InterruptCleanup.shared.install()
         let source = ImageSource.resolve(image, config: config)
-        let builder = ImageBuilder(context: context)
-        let launcher = VMLauncher(context: context)
         if dryRun {
-            try await printDryRun(builder.plan(source), launcher: launcher, context: context)
+            try await printDryRun(ImageBuilder(context: context).plan(source), launcher: VMLauncher(context: context), context: context)
             return
         }
-        let reference = try await builder.prepare(source)
+        let ci = CIRun(options: CIRun.Options(
+            image: image, command: command, timeout: timeout.flatMap(DurationParser.parse),
+            artifacts: artifact.compactMap { ArtifactSpec($0) }, logsFolder: logs.map { URL(fileURLWithPath: $0).standardizedFileURL },
+            reportFile: report.map { URL(fileURLWithPath: $0).standardizedFileURL }, jsonSummary: format == .json))
+        context.stages = ci.timer
+        ci.armDeadline()
+        do {
+            let status = try await boot(source, context: context, ci: ci)
+            ci.finish(outcome: status == 0 ? .passed : .failed, exitCode: status,
+                      message: status == 0 ? nil : "the command exited with status \(status)")
+            if status != 0 { throw ExitCode(status) }
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            let code = (error as? any ToolError)?.exitCode ?? ExitStatus.toolFailure
+            ci.finish(outcome: .error, exitCode: code, message: "\(error)")
+            throw error
+        }
+    }
+
+    /// Build, install, boot, connect, run: returns the command's (or shell's) status.
+    private func boot(_ source: ImageSource, context: CommandContext, ci: CIRun) async throws -> Int32 {
+        ci.timer.begin("build")
+        let reference = try await ImageBuilder(context: context).prepare(source)
+        let launcher = VMLauncher(context: context)
         let options = try launchOptions(image: reference)
         let vm = try await launcher.launch(options)
 
@@ -167,26 +213,37 @@ struct RunCommand: AsyncParsableCommand {
         let store = context.vms
         let record = vm.record
         let domain = vm.domain
+        ci.attach(CIRun.AttachedVM(record: record, domain: domain, store: store, consoleLog: vm.consoleLog))
         let cleanup = InterruptCleanup.shared.register { VMLauncher.remove(record, domain: domain, store: store) }
         defer { InterruptCleanup.shared.run(cleanup) }
 
-        let session = try await launcher.waitForSSH(vm, timeout: options.sshTimeout)
+        ci.timer.begin("ssh")
+        let session: SSHSession
+        do {
+            session = try await launcher.waitForSSH(vm, timeout: options.sshTimeout)
+        } catch {
+            // The VM is about to be removed: keep what its console said.
+            ci.saveConsoleLog(vm.consoleLog)
+            throw error
+        }
         if !rm { InterruptCleanup.shared.discard(cleanup) }
 
         if background {
             print(record.name)
             context.progress.stage("VM \(record.name) is running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) \(record.sshUser)@127.0.0.1")
-            return
+            return 0
         }
+        ci.timer.begin(command.isEmpty ? "shell" : "command")
         let commandLine = command.isEmpty ? nil : RemoteCommand.commandLine(for: command)
         let term = context.environment["TERM"] ?? "xterm-256color"
         let status = try await Blocking.run {
             if let commandLine { return try session.execute(commandLine) }
             return try session.interactiveShell(term: term)
         }
+        await ci.collect(from: session, progress: context.progress)
         if !rm {
             context.progress.stage("VM \(record.name) keeps running; SSH: ssh -i \(vm.privateKey.path) -p \(record.sshPort) \(record.sshUser)@127.0.0.1")
         }
-        if status != 0 { throw ExitCode(status) }
+        return status
     }
 }

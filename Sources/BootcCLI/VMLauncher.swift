@@ -74,7 +74,9 @@ struct VMLauncher: Sendable {
         let uri = options.libvirtURI
         let connection = try await Blocking.run { try LibvirtConnection(uri: uri) }
 
+        context.stages?.begin("install")
         let manifest = try await install(request, choices: options.disk)
+        context.stages?.begin("boot")
 
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: options.image, id: id)

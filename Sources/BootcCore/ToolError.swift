@@ -21,6 +21,8 @@ public enum ExitStatus {
     public static let vmFailure: Int32 = 126
     /// The image or VM named does not exist (like `podman run`'s 127: not found).
     public static let notFound: Int32 = 127
+    /// `run --timeout` expired (like timeout(1)).
+    public static let timeout: Int32 = 124
     /// Interrupted by SIGINT.
     public static let interrupted: Int32 = 130
 }

@@ -24,7 +24,6 @@ public enum ContainerfileGenerator {
     public static func generate(_ image: ResolvedImage, project: Project) -> GeneratedImage {
         let layers = image.resolvedLayers.compactMap { project.layers[$0] }
         let uid = image.uid, gid = image.gid, home = image.home
-        let userModeFiles: [InstallFile] = [.packageJson, .cargoToml, .userYml]
         var x = "# .build/\(image.name)/Containerfile (generated -- do not edit)\n"
         x += "ARG BASE_IMAGE=\(image.baseReference)\n"
 

@@ -1,7 +1,7 @@
-// Escaping for text and attribute values put into libvirt XML.
+// Escaping for text and attribute values put into XML (libvirt domains, JUnit reports).
 
-enum XMLText {
-    static func escaped(_ text: String) -> String {
+public enum XMLText {
+    public static func escaped(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.count)
         for scalar in text.unicodeScalars {

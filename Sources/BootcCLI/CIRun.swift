@@ -1,0 +1,195 @@
+// What `run` adds for CI: per-stage timings, a deadline that destroys the VM and exits 124,
+// artifacts and logs copied out of the guest, and the JSON / JUnit reports.
+
+import BootcCore
+import Dispatch
+import Foundation
+import Host
+import Libvirt
+import SSH
+import Synchronization
+
+/// Stage timings: each `begin` ends the stage before it.
+final class StageTimer: Sendable {
+    private struct State {
+        var stages: [RunReport.Stage] = []
+        var current: (name: String, since: ContinuousClock.Instant)?
+    }
+    private let state = Mutex(State())
+    let started = ContinuousClock.now
+    let startDate = Date()
+
+    func begin(_ name: String) {
+        state.withLock { state in
+            Self.close(&state)
+            state.current = (name, .now)
+        }
+    }
+
+    /// Ends the current stage and returns them all.
+    func finish() -> [RunReport.Stage] {
+        state.withLock { state in
+            Self.close(&state)
+            return state.stages
+        }
+    }
+
+    var seconds: Double { (ContinuousClock.now - started).seconds }
+
+    private static func close(_ state: inout State) {
+        guard let current = state.current else { return }
+        state.stages.append(RunReport.Stage(name: current.name, seconds: (ContinuousClock.now - current.since).seconds))
+        state.current = nil
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// The CI outputs of one run and the single place that ends it: whichever of the normal
+/// path and the deadline finishes first writes the reports; the other does nothing.
+final class CIRun: @unchecked Sendable {
+    struct Options: Sendable {
+        var image: String
+        var command: [String]
+        var timeout: Duration?
+        var artifacts: [ArtifactSpec]
+        var logsFolder: URL?
+        var reportFile: URL?
+        var jsonSummary: Bool
+    }
+
+    let options: Options
+    let timer = StageTimer()
+    private let finished = Atomic<Bool>(false)
+    struct AttachedVM: Sendable {
+        var record: VMRecord
+        var domain: LibvirtDomain
+        var store: VMStore
+        var consoleLog: URL
+    }
+    // Guarded by `lock`: written by the run, read by the deadline's thread.
+    private let lock = NSLock()
+    private var attachedVM: AttachedVM?
+    private let collected = Mutex<(artifacts: [String], logs: [String])>(([], []))
+    private var deadline: (any DispatchSourceTimer)?
+
+    init(options: Options) { self.options = options }
+
+    /// Arms --timeout: at the deadline the VM is destroyed and removed, the console log kept
+    /// (with --logs), the reports written, and the process exits 124 like timeout(1).
+    func armDeadline() {
+        guard let timeout = options.timeout else { return }
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + timeout.seconds)
+        timer.setEventHandler { [self] in expire(after: timeout) }
+        timer.resume()
+        lock.withLock { deadline = timer }
+    }
+
+    func attach(_ attached: AttachedVM) {
+        lock.withLock { attachedVM = attached }
+    }
+
+    private var currentVM: AttachedVM? { lock.withLock { attachedVM } }
+
+    private func expire(after timeout: Duration) {
+        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        TerminalState.restore()
+        let message = "the run did not finish within \(Int(timeout.seconds))s (--timeout); the VM was destroyed"
+        FileHandle.standardError.write(Data("\nError: \(message)\n".utf8))
+        if let current = currentVM {
+            saveConsoleLog(current.consoleLog)
+            VMLauncher.remove(current.record, domain: current.domain, store: current.store)
+        }
+        // Whatever else the run had in flight (a mounted image, a --rm VM) is undone too.
+        InterruptCleanup.shared.runAll()
+        writeReports(outcome: .timedOut, exitCode: ExitStatus.timeout, message: message)
+        exit(ExitStatus.timeout)
+    }
+
+    /// Copies the artifacts and logs out of a VM whose command has ended (passed or not).
+    /// Failures to copy are reported, never fatal: the command's status is what counts.
+    func collect(from session: SSHSession, progress: ProgressReporter) async {
+        guard !options.artifacts.isEmpty || options.logsFolder != nil else { return }
+        timer.begin("artifacts")
+        for artifact in options.artifacts {
+            do {
+                let copied = try await Blocking.run { try session.download(artifact.guestPath, into: artifact.hostFolder) }
+                collected.withLock { $0.artifacts.append(copied.path) }
+            } catch {
+                progress.notice("warning: artifact \(artifact.guestPath) was not copied: \(error)")
+            }
+        }
+        guard let folder = options.logsFolder else { return }
+        if let log = currentVM?.consoleLog { saveConsoleLog(log) }
+        let journal = folder.appendingPathComponent("journal.txt")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let fd = open(journal.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: journal.path]) }
+            defer { close(fd) }
+            let streams = LocalStreams(input: -1, output: fd, error: fd)
+            _ = try await Blocking.run { try session.execute("journalctl -b --no-pager", streams: streams) }
+            collected.withLock { $0.logs.append(journal.path) }
+        } catch {
+            progress.notice("warning: the guest journal was not saved: \(error)")
+        }
+    }
+
+    /// The VM's serial console log into --logs (also when the VM never answered SSH).
+    func saveConsoleLog(_ log: URL) {
+        guard let folder = options.logsFolder else { return }
+        let target = folder.appendingPathComponent("console.log")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(at: target)
+            try FileManager.default.copyItem(at: log, to: target)
+            collected.withLock { $0.logs.append(target.path) }
+        } catch {
+            FileHandle.standardError.write(Data("warning: the console log was not saved: \(error.localizedDescription)\n".utf8))
+        }
+    }
+
+    /// The normal end: false when the deadline already ended the run.
+    @discardableResult
+    func finish(outcome: RunReport.Outcome, exitCode: Int32, message: String?) -> Bool {
+        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        lock.withLock { deadline?.cancel() }
+        writeReports(outcome: outcome, exitCode: exitCode, message: message)
+        return true
+    }
+
+    private func writeReports(outcome: RunReport.Outcome, exitCode: Int32, message: String?) {
+        let files = collected.withLock { $0 }
+        let report = RunReport(image: options.image, command: options.command, vm: currentVM?.record.name,
+                               outcome: outcome, exitCode: exitCode, message: message, started: timer.startDate,
+                               seconds: timer.seconds, stages: timer.finish(), artifacts: files.artifacts, logs: files.logs)
+        if let file = options.reportFile {
+            do {
+                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(JUnitReport.render(report).utf8).write(to: file, options: .atomic)
+            } catch {
+                FileHandle.standardError.write(Data("warning: the report \(file.path) was not written: \(error.localizedDescription)\n".utf8))
+            }
+        }
+        if options.jsonSummary, let json = try? OutputFormat.json(report) {
+            FileHandle.standardOutput.write(Data((json + "\n").utf8))
+        }
+    }
+}
+
+/// `--artifact GUEST_PATH[:HOST_DIR]`: HOST_DIR defaults to the current folder.
+struct ArtifactSpec: Sendable, Equatable {
+    var guestPath: String
+    var hostFolder: URL
+
+    init?(_ spec: String, currentFolder: String = FileManager.default.currentDirectoryPath) {
+        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let guest = parts.first, guest.hasPrefix("/"), guest.count > 1, !guest.contains("\0") else { return nil }
+        guestPath = guest
+        let host = parts.count > 1 && !parts[1].isEmpty ? parts[1] : currentFolder
+        hostFolder = URL(fileURLWithPath: host, relativeTo: URL(fileURLWithPath: currentFolder, isDirectory: true)).standardizedFileURL
+    }
+}
