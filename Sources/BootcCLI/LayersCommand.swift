@@ -208,7 +208,8 @@ struct LayersNew: ParsableCommand {
 struct LayersVersion: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "version",
-        abstract: "Print the CalVer tag (YYYY.DDD.HHMM, UTC) that tag: auto stands for now.")
+        abstract: "Print the CalVer tag (YYYY.DDD.HHMM, UTC) that tag: auto stands for now.",
+        discussion: "Example:\n  podman-bootc layers version      # 2026.326.1415")
 
     func run() throws { print(CalVer.version(at: Date())) }
 }

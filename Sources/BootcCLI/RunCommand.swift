@@ -77,6 +77,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m.")
     var sshTimeout: String = "5m"
 
+    @Option(name: .customLong("cloudinit"), help: ArgumentHelp("Boot with a cloud-init NoCloud seed (CD-ROM labelled cidata) made from this folder's user-data, meta-data and network-config.", valueName: "dir"))
+    var cloudInit: String?
+
     @Option(help: "Deadline for the whole run, e.g. 10m: then the VM is destroyed and the exit status is 124.")
     var timeout: String?
 
@@ -131,7 +134,7 @@ struct RunCommand: AsyncParsableCommand {
             image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
             disk: disk.choices, accelerator: try acceleratorOverride(),
             forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
-            user: GuestUser(user)!, removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
+            user: GuestUser(user)!, cloudInit: cloudInit.map { URL(fileURLWithPath: $0).standardizedFileURL }, removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
     }
 
     /// What `run` would do: build the image (and why), then reuse or install its disk (and why).

@@ -19,6 +19,8 @@ struct LaunchOptions: Sendable {
     var transientDisk = false
     /// Who the key is installed for (root always; a user the guest creates when missing).
     var user: GuestUser = .root
+    /// A folder with cloud-init user-data (meta-data, network-config): a NoCloud seed CD-ROM.
+    var cloudInit: URL?
     var removeOnExit: Bool
     var libvirtURI: String?
     var sshTimeout: Duration
@@ -74,6 +76,11 @@ struct VMLauncher: Sendable {
         let uri = options.libvirtURI
         let connection = try await Blocking.run { try LibvirtConnection(uri: uri) }
 
+        // The seed first: a folder without user-data fails before anything is installed.
+        var seed: URL?
+        if let folder = options.cloudInit {
+            seed = try await CloudInitSeed(runner: context.runner, folder: context.locations.diskCache.appendingPathComponent("cloud-init")).iso(for: folder)
+        }
         context.stages?.begin("install")
         let manifest = try await install(request, choices: options.disk)
         context.stages?.begin("boot")
@@ -91,8 +98,11 @@ struct VMLauncher: Sendable {
         record.libvirtURI = connection.uri
         record.forwards = options.forwards.isEmpty ? nil : options.forwards
         record.transientDisk = options.transientDisk ? true : nil
+        record.cloudInitSeed = seed == nil ? nil : true
         try vms.create(record)
         do {
+            // Each VM has its own copy: libvirt relabels the files a running domain uses.
+            if let seed { try FileManager.default.copyItem(at: seed, to: vms.cloudInitSeed(id)) }
             let key = SSHKeyPair()
             try key.write(privateKeyTo: vms.privateKey(id), comment: "podman-bootc-\(name)")
             // The guest's host key is ours too: pinned before the first connection, so none is unverified.
@@ -199,6 +209,7 @@ struct VMLauncher: Sendable {
             disk: vms.overlay(record.id).path, consoleLog: vms.consoleLog(record.id).path,
             sshPort: record.sshPort, forwards: record.forwards ?? [], oemStrings: credentials.oemStrings,
             firmwareCredentials: credentials.files,
+            cdrom: record.cloudInitSeed == true ? vms.cloudInitSeed(record.id).path : nil,
             metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),
                        ("ssh-port", String(record.sshPort)), ("ssh-user", record.sshUser),
                        ("created", ISO8601DateFormatter().string(from: record.created))])

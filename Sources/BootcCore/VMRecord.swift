@@ -58,6 +58,8 @@ public struct VMRecord: Codable, Sendable, Equatable {
     public var sshUser: String
     /// Discard the VM's disk changes whenever it stops (`run --transient`).
     public var transientDisk: Bool?
+    /// The VM boots with a cloud-init NoCloud seed (cidata.iso in its folder).
+    public var cloudInitSeed: Bool?
     /// Remove the VM when the process that created it ends (`run --rm`).
     public var removeOnExit: Bool
     /// The process that owns a `--rm` VM; a dead owner means the VM's state is garbage.

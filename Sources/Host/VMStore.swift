@@ -14,6 +14,7 @@ public struct VMStore: Sendable {
     public func pinnedHostKey(_ id: String) -> URL { folder(id).appendingPathComponent("ssh/host_key") }
     public func overlay(_ id: String) -> URL { folder(id).appendingPathComponent("disk.qcow2") }
     public func consoleLog(_ id: String) -> URL { folder(id).appendingPathComponent("console.log") }
+    public func cloudInitSeed(_ id: String) -> URL { folder(id).appendingPathComponent("cidata.iso") }
     /// Credentials QEMU reads through fw_cfg: outside ssh/ because QEMU's user must reach them.
     public func credentialFile(_ id: String, name: String) -> URL {
         folder(id).appendingPathComponent("credentials").appendingPathComponent(name)

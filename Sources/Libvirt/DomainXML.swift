@@ -31,6 +31,8 @@ public struct DomainSpec: Sendable, Equatable {
     public var metadata: [(key: String, value: String)]
     /// Path of the QEMU binary; nil lets libvirt pick its default for the architecture.
     public var emulator: String?
+    /// A read-only CD-ROM image (the cloud-init NoCloud seed).
+    public var cdrom: String?
 
     public static let metadataNamespace = "https://podman-bootc.dev/xmlns/vm/1"
     public static let metadataPrefix = "podman-bootc"
@@ -38,7 +40,8 @@ public struct DomainSpec: Sendable, Equatable {
     public init(name: String, uuid: String? = nil, architecture: Architecture, accelerator: Accelerator, cpus: Int,
                 memoryMiB: Int, kernel: String?, initrd: String?, kernelArguments: [String], nvram: String? = nil, disk: String,
                 diskFormat: String = "qcow2", consoleLog: String, sshPort: Int, forwards: [PortForward] = [], oemStrings: [String],
-                firmwareCredentials: [FirmwareCredentialFile] = [], metadata: [(key: String, value: String)] = [], emulator: String? = nil) {
+                firmwareCredentials: [FirmwareCredentialFile] = [], cdrom: String? = nil,
+                metadata: [(key: String, value: String)] = [], emulator: String? = nil) {
         self.name = name
         self.uuid = uuid
         self.architecture = architecture
@@ -56,6 +59,7 @@ public struct DomainSpec: Sendable, Equatable {
         self.forwards = forwards
         self.oemStrings = oemStrings
         self.firmwareCredentials = firmwareCredentials
+        self.cdrom = cdrom
         self.metadata = metadata
         self.emulator = emulator
     }
@@ -132,6 +136,15 @@ extension DomainSpec {
         x += "      <source file='\(e(disk))'/>\n"
         x += "      <target dev='vda' bus='virtio'/>\n"
         x += "    </disk>\n"
+        if let cdrom {
+            // q35 has SATA; the virt machine gets a SCSI controller from libvirt.
+            x += "    <disk type='file' device='cdrom'>\n"
+            x += "      <driver name='qemu' type='raw'/>\n"
+            x += "      <source file='\(e(cdrom))'/>\n"
+            x += "      <target dev='sda' bus='\(architecture == .x86_64 ? "sata" : "scsi")'/>\n"
+            x += "      <readonly/>\n"
+            x += "    </disk>\n"
+        }
         x += "    <serial type='pty'>\n"
         x += "      <log file='\(e(consoleLog))' append='off'/>\n"
         x += "      <target port='0'/>\n"

@@ -1,6 +1,7 @@
 // `run` as a CI boot smoke test: --timeout destroys the VM and exits 124 near the deadline;
 // --artifact, --logs, --report (read by Python's junitparser, a real JUnit consumer) and the
-// --format json summary, on a command that fails.
+// --format json summary, on a command that fails. And --cloudinit with the repository's
+// example seed on an image with Debian's cloud-init.
 
 import Foundation
 import Testing
@@ -70,6 +71,23 @@ extension EndToEnd {
         #expect(summary.stages.map(\.name) == ["build", "install", "boot", "ssh", "command", "artifacts"])
         #expect(summary.artifacts.count == 2)
         #expect(try await junit(report) == "tests=1 failures=1 errors=0 results=Failure:exit-status")
+    }
+
+    @Test func cloudInitExampleSeedsTheGuest() async throws {
+        let tag = "localhost/podman-bootc-test:cloud-init"
+        let folder = Harness.repository.appendingPathComponent("images/cloud-init").path
+        let built = try await Harness.run("/usr/bin/podman", ["build", "-q", "--build-arg", "BASE_IMAGE=\(image)", "-t", tag, folder])
+        #expect(built.status == 0, "podman build: \(built.stderr)")
+        let seed = Harness.repository.appendingPathComponent("cloud-init").path
+        let result = try await Harness.podmanBootc([
+            "run", "--rm", "--cloudinit", seed, tag, "--",
+            "cloud-init status --wait >/dev/null; id -un demo; cat /etc/podman-bootc-cloud-init.txt /var/lib/podman-bootc-runcmd"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout == "demo\nwritten by cloud-init from podman-bootc's example\nruncmd ran\n", "stdout: \(result.stdout)")
+
+        let missing = try await Harness.podmanBootc(["run", "--rm", "--cloudinit", Harness.repository.appendingPathComponent("images").path, tag, "--", "true"])
+        #expect(missing.status == 64)
+        #expect(missing.errorLines.first?.contains("has no user-data") == true, "stderr: \(missing.stderr)")
     }
 }
 }

@@ -33,6 +33,12 @@ import Testing
         try Golden.check(spec.render(), "domain-x86_64-uefi.xml")
     }
 
+    @Test func cloudInitSeedIsAReadOnlyCDROM() throws {
+        var spec = Self.spec(.x86_64, .tcg)
+        spec.cdrom = "/var/lib/podman-bootc/vms/3f2a/cidata.iso"
+        try Golden.check(spec.render(), "domain-x86_64-cloudinit.xml")
+    }
+
     @Test func x86KVMUsesTheHostCPU() {
         let xml = Self.spec(.x86_64, .kvm).render()
         #expect(xml.hasPrefix("<domain type='kvm'"))
