@@ -23,7 +23,7 @@ enum ImageSource: Equatable {
     static func resolve(_ target: String, config: String? = nil) -> ImageSource {
         let imagesFile = URL(fileURLWithPath: config ?? "images.yml").standardizedFileURL
         if !target.contains("/"), !target.contains(":"), let text = try? String(contentsOf: imagesFile, encoding: .utf8),
-           Self.imagesFile(text, defines: target) {
+           ImagesFile.imageNames(in: text).contains(target) {
             return .layerImage(root: imagesFile.deletingLastPathComponent(), imagesFile: imagesFile, name: target)
         }
         let url = URL(fileURLWithPath: target)
@@ -38,14 +38,6 @@ enum ImageSource: Equatable {
             return .containerfileFolder(url.standardizedFileURL)
         }
         return .reference(target)
-    }
-
-    /// Whether images.yml names `image` under images: (a cheap look before loading the project).
-    static func imagesFile(_ text: String, defines image: String) -> Bool {
-        text.split(separator: "\n").contains { line in
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            return trimmed == "\(image):" || trimmed == "\"\(image)\":" || trimmed == "'\(image)':"
-        }
     }
 
     /// The tag podman-bootc gives the image it builds from a folder: localhost/<folder name>.

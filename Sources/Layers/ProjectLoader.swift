@@ -33,6 +33,17 @@ public struct Project: Sendable {
     }
 }
 
+extension ImagesFile {
+    /// The image names an images.yml text defines (empty when it does not parse).
+    public static func imageNames(in text: String) -> [String] {
+        guard let document = try? YAMLValue.load(file: "images.yml", text: text),
+              let top = try? document.mapping("images.yml"),
+              let images = top.first(where: { $0.key == "images" })?.value,
+              let entries = try? images.mapping("images") else { return [] }
+        return entries.map(\.key)
+    }
+}
+
 enum ImagesFileReader {
     static let settingKeys: Set<String> = ["enabled", "base", "bootc", "platforms", "tag", "registry", "pkg", "ports",
                                            "user", "uid", "gid", "merge"]

@@ -75,6 +75,12 @@ enum Fixture {
         }
     }
 
+    @Test func imageNamesForRunTargets() throws {
+        let text = try String(contentsOf: Fixture.seed.appendingPathComponent("images.yml"), encoding: .utf8)
+        #expect(ImagesFile.imageNames(in: text) == ["fedora", "ubuntu", "fedora-test"])
+        #expect(ImagesFile.imageNames(in: "images: [\n") == [])
+    }
+
     @Test func calVer() {
         let date = Date(timeIntervalSince1970: 1_771_164_900) // 2026-02-15 14:15 UTC
         #expect(CalVer.version(at: date) == "2026.46.1415")
