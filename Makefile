@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 # CI=true turns warnings into errors (Package.swift reads it).
 SWIFT_FLAGS ?=
 
-.PHONY: build release setup image demo test unit e2e bench install clean
+.PHONY: build release setup image container demo test unit e2e bench install clean
 
 build:
 	swift build $(SWIFT_FLAGS)
@@ -18,6 +18,10 @@ setup:
 # The embedded default test image localhost/podman-bootc-test:debian (skipped when up to date).
 image: setup
 	scripts/build-demo-image.sh
+
+# The tool's own container image, offline (localhost/podman-bootc:latest).
+container: setup
+	scripts/build-container-image.sh
 
 # Set everything up and boot the demo image: ends with output from inside the VM.
 demo: image release

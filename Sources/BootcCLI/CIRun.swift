@@ -152,13 +152,15 @@ final class CIRun: @unchecked Sendable {
         }
     }
 
-    /// The normal end: false when the deadline already ended the run.
-    @discardableResult
-    func finish(outcome: RunReport.Outcome, exitCode: Int32, message: String?) -> Bool {
-        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+    /// The normal end. When the deadline has already ended the run (its VM destroyed, which
+    /// is likely what made us get here), this waits for the deadline's handler to exit the
+    /// process, so it is never cut short by a second exit.
+    func finish(outcome: RunReport.Outcome, exitCode: Int32, message: String?) {
+        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else {
+            while true { sleep(60) }
+        }
         lock.withLock { deadline?.cancel() }
         writeReports(outcome: outcome, exitCode: exitCode, message: message)
-        return true
     }
 
     private func writeReports(outcome: RunReport.Outcome, exitCode: Int32, message: String?) {

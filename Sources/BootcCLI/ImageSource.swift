@@ -5,6 +5,7 @@
 import BootcCore
 import Foundation
 import Host
+import Installer
 import Invariance
 import Layers
 import Podman
@@ -18,6 +19,9 @@ enum ImageSource: Equatable {
     case buildUnit(URL)
     /// An image of a layer-generator project: its folder, its images.yml, the image's name.
     case layerImage(root: URL, imagesFile: URL, name: String)
+    /// An image's files as a folder (e.g. the host's `podman image mount`, bind-mounted into
+    /// podman-bootc's container): a folder with a kernel and no Containerfile.
+    case rootFilesystem(URL)
 
     /// `config` is --config (an images.yml); without it ./images.yml is consulted for bare names.
     static func resolve(_ target: String, config: String? = nil) -> ImageSource {
@@ -35,7 +39,10 @@ enum ImageSource: Equatable {
         // of that name happens to exist.
         let looksLikePath = target.hasPrefix("/") || target.hasPrefix(".") || target.hasSuffix("/")
         if looksLikePath, FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
-            return .containerfileFolder(url.standardizedFileURL)
+            let folder = url.standardizedFileURL
+            let hasContainerfile = ["Containerfile", "Dockerfile"].contains { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+            if !hasContainerfile && RootFilesystem.looksBootable(folder) { return .rootFilesystem(folder) }
+            return .containerfileFolder(folder)
         }
         return .reference(target)
     }
@@ -64,7 +71,7 @@ enum ImageBuildError: ToolError {
     var description: String {
         switch self {
         case .noContainerfile(let folder):
-            return "\(folder) has no Containerfile or Dockerfile; put one there, or name an image instead"
+            return "\(folder) has no Containerfile or Dockerfile, and no kernel (it is not a root filesystem either); put a Containerfile there, or name an image instead"
         case .labelMismatch(let image, let declared, let labelled):
             return "built \(image), but its \(RebuildDecision.label) label is \(labelled.map { "\"\($0)\"" } ?? "missing"), not the declared \(declared): "
                 + "the Containerfile must say `ARG INVARIANCE_HASH` and `LABEL \(RebuildDecision.label)=\"${INVARIANCE_HASH}\"`, "
@@ -135,6 +142,8 @@ struct ImageBuilder {
             } catch let error as InvarianceHashError {
                 throw ImageBuildError.unitError("\(error)")
             }
+        case .rootFilesystem:
+            return nil
         case .layerImage(let root, let imagesFile, let name):
             let project = try GeneratedImages.generate(root: root, imagesFile: imagesFile)
             return .layers(project: project, image: name, hash: try GeneratedImages.hash(of: name, in: project), tag: GeneratedImages.tag(name))
@@ -150,8 +159,11 @@ struct ImageBuilder {
 
     func plan(_ source: ImageSource) async throws -> ImagePlan {
         guard let definition = try definition(for: source) else {
-            guard case .reference(let reference) = source else { preconditionFailure("files always have a definition") }
-            return ImagePlan(reference: reference)
+            switch source {
+            case .reference(let reference): return ImagePlan(reference: reference)
+            case .rootFilesystem(let folder): return ImagePlan(reference: folder.path, imageExists: true)
+            default: preconditionFailure("folders, units and images.yml images always have a definition")
+            }
         }
         if case .layers(let project, let image, _, _) = definition {
             // Bases first: each is checked (and built) like the image itself.

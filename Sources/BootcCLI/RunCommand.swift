@@ -138,7 +138,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     /// What `run` would do: build the image (and why), then reuse or install its disk (and why).
-    private func printDryRun(_ plan: ImagePlan, launcher: VMLauncher, context: CommandContext) async throws {
+    private func printDryRun(_ plan: ImagePlan, source: ImageSource, launcher: VMLauncher, context: CommandContext) async throws {
         struct Report: Encodable {
             var image: String
             var build: RebuildDecision?
@@ -153,7 +153,9 @@ struct RunCommand: AsyncParsableCommand {
             report = Report(image: plan.reference, build: decision, reuse: false,
                             reason: "the image is built first, so its disk is installed for the new image")
         } else {
-            let disk = try await launcher.plan(launchOptions(image: plan.reference))
+            var options = try launchOptions(image: plan.reference)
+            if case .rootFilesystem(let folder) = source { options.rootFilesystem = folder }
+            let disk = try await launcher.plan(options)
             report = Report(image: plan.reference, build: plan.decision, key: disk.key, installer: disk.installer,
                             reuse: disk.reuse, reason: disk.reason, disk: disk.disk)
         }
@@ -179,7 +181,7 @@ struct RunCommand: AsyncParsableCommand {
         InterruptCleanup.shared.install()
         let source = ImageSource.resolve(image, config: config)
         if dryRun {
-            try await printDryRun(ImageBuilder(context: context).plan(source), launcher: VMLauncher(context: context), context: context)
+            try await printDryRun(ImageBuilder(context: context).plan(source), source: source, launcher: VMLauncher(context: context), context: context)
             return
         }
         let ci = CIRun(options: CIRun.Options(
@@ -207,7 +209,8 @@ struct RunCommand: AsyncParsableCommand {
         ci.timer.begin("build")
         let reference = try await ImageBuilder(context: context).prepare(source)
         let launcher = VMLauncher(context: context)
-        let options = try launchOptions(image: reference)
+        var options = try launchOptions(image: reference)
+        if case .rootFilesystem(let folder) = source { options.rootFilesystem = folder }
         let vm = try await launcher.launch(options)
 
         // Until SSH answers, the VM is removed on failure or interrupt, --rm or not: a VM that

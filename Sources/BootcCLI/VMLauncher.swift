@@ -21,6 +21,8 @@ struct LaunchOptions: Sendable {
     var user: GuestUser = .root
     /// A folder with cloud-init user-data (meta-data, network-config): a NoCloud seed CD-ROM.
     var cloudInit: URL?
+    /// The image's files as a folder, instead of `image` in podman storage.
+    var rootFilesystem: URL?
     var removeOnExit: Bool
     var libvirtURI: String?
     var sshTimeout: Duration
@@ -52,8 +54,7 @@ struct VMLauncher: Sendable {
     /// What `run` would do with the disk, without doing it.
     func plan(_ options: LaunchOptions) async throws -> CachePlan {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
-        let image = try await context.findImage(options.image)
-        return try await diskInstaller(options.disk).plan(options.disk.request(reference: options.image, image: image))
+        return try await diskInstaller(options.disk).plan(try await installRequest(options))
     }
 
     /// Creates and boots a VM. Everything it made is removed again when a step fails.
@@ -67,8 +68,8 @@ struct VMLauncher: Sendable {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
 
         progress.stage("Resolving \(options.image)")
-        let image = try await context.findImage(options.image)
-        let request = options.disk.request(reference: options.image, image: image)
+        let request = try await installRequest(options)
+        let image = request.image
         let architecture = request.architecture
         let accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
 
@@ -120,6 +121,17 @@ struct VMLauncher: Sendable {
             vms.remove(id)
             throw error
         }
+    }
+
+    /// The install inputs: the image from podman storage, or the root filesystem folder.
+    func installRequest(_ options: LaunchOptions) async throws -> InstallRequest {
+        guard let folder = options.rootFilesystem else {
+            return options.disk.request(reference: options.image, image: try await context.findImage(options.image))
+        }
+        let image = try await Blocking.run { try RootFilesystem.inspect(folder) }
+        var request = options.disk.request(reference: folder.path, image: image)
+        request.rootFilesystem = folder
+        return request
     }
 
     /// Installs (or finds cached) the disk for `request`. An interrupt mid-install must not
@@ -266,10 +278,15 @@ struct VMLauncher: Sendable {
     }
 
     /// Removes a VM: its domain (if still there) and its folder. Never the cached disk.
+    /// Serialized: a deadline or a signal may remove the VM while the run's own cleanup does.
     static func remove(_ record: VMRecord, domain: LibvirtDomain?, store: VMStore) {
-        try? domain?.remove()
-        store.remove(record.id)
+        removal.withLock {
+            try? domain?.remove()
+            store.remove(record.id)
+        }
     }
+
+    private static let removal = NSLock()
 
     /// Folders of `--rm` VMs whose process was killed: libvirt already destroyed their
     /// auto-destroy domains, so only files are left.

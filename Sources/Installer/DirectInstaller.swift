@@ -10,6 +10,7 @@ public enum InstallerError: ToolError {
     case noKernel(image: String)
     case diskTooSmall(requested: ByteSize)
     case noBootc(image: String)
+    case bootcNeedsImage(path: String)
 
     public var description: String {
         switch self {
@@ -20,6 +21,8 @@ public enum InstallerError: ToolError {
             return "disk size \(requested) is too small; use at least 64M"
         case .noBootc(let image):
             return "image \(image) does not ship bootc (/usr/bin/bootc); use --installer direct or auto"
+        case .bootcNeedsImage(let path):
+            return "\(path) is a root filesystem folder, which bootc install cannot run from (it runs the image as a container); use --installer direct, or give the image's name"
         }
     }
 }

@@ -15,6 +15,8 @@ public struct InstallRequest: Sendable {
     public var diskSize: ByteSize?
     public var installer: InstallerChoice
     public var bootc: BootcInstallOptions
+    /// The image's files as a folder instead of podman storage (direct installer only).
+    public var rootFilesystem: URL?
 
     public init(reference: String, image: ImageInspection, architecture: Architecture, diskSize: ByteSize?,
                 installer: InstallerChoice = .auto, bootc: BootcInstallOptions = BootcInstallOptions()) {
@@ -68,6 +70,11 @@ public struct DiskInstaller: Sendable {
 
     /// auto means bootc for images that ship it: the bootc label, else /usr/bin/bootc in the image.
     public func resolveInstaller(_ request: InstallRequest) async throws -> InstallerChoice {
+        if request.rootFilesystem != nil {
+            // bootc install runs the image as a container, which a bare folder is not.
+            guard request.installer != .bootc else { throw InstallerError.bootcNeedsImage(path: request.reference) }
+            return .direct
+        }
         switch request.installer {
         case .direct: return .direct
         case .bootc: return .bootc
@@ -123,7 +130,7 @@ public struct DiskInstaller: Sendable {
         let partial = try cache.makePartial(for: key)
         do {
             let started = ContinuousClock.now
-            let (artifacts, kernelVersion) = try await podman.withMountedImage(request.image.id) { root in
+            let (artifacts, kernelVersion) = try await withRoot(request) { root in
                 switch installer {
                 case .bootc, .auto:
                     return try await installWithBootc(request, root: root, into: partial, progress: progress)
@@ -147,6 +154,12 @@ public struct DiskInstaller: Sendable {
             try? FileManager.default.removeItem(at: partial)
             throw error
         }
+    }
+
+    /// The image's root filesystem: the given folder, or podman's read-only mount of it.
+    private func withRoot<T: Sendable>(_ request: InstallRequest, _ body: (URL) async throws -> T) async throws -> T {
+        if let folder = request.rootFilesystem { return try await body(folder) }
+        return try await podman.withMountedImage(request.image.id, body)
     }
 
     private func installWithBootc(_ request: InstallRequest, root: URL, into partial: URL,

@@ -21,6 +21,17 @@ public struct ImageInspection: Codable, Sendable, Equatable {
         case labels = "Labels"
     }
 
+    public init(id: String, digest: String? = nil, repoTags: [String]? = nil, size: UInt64? = nil,
+                architecture: String? = nil, os: String? = nil, labels: [String: String]? = nil) {
+        self.id = id
+        self.digest = digest
+        self.repoTags = repoTags
+        self.size = size
+        self.architecture = architecture
+        self.os = os
+        self.labels = labels
+    }
+
     /// Decodes the array `podman image inspect --format json` prints.
     public static func decode(_ json: String) throws -> [ImageInspection] {
         try JSONDecoder().decode([ImageInspection].self, from: Data(json.utf8))
