@@ -2,6 +2,7 @@
 // every content, mode, name and link change; and podrun's rebuild decision table.
 
 import Foundation
+import GoldenFiles
 @testable import Invariance
 import Testing
 

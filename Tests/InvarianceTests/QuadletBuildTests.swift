@@ -2,6 +2,7 @@
 // ${VAR} expansion, naming, the podman build they imply, and file:line errors.
 
 import Foundation
+import GoldenFiles
 @testable import Invariance
 import Testing
 
@@ -128,18 +129,5 @@ import Testing
             }
             _ = try? QuadletBuild(unit: UnitFile(path: "/fuzz.build", text: String(text)))
         }
-    }
-}
-
-/// A deterministic generator, so a failing fuzz case can be reproduced.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
