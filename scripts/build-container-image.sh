@@ -19,6 +19,6 @@ done < <(git config --system --get-regexp '^url\..*\.insteadof$' 2>/dev/null | s
 [ -f /etc/gitconfig ] && volumes+=(-v /etc/gitconfig:/etc/gitconfig:ro)
 
 podman build "${volumes[@]}" \
-  --build-arg BUILDER_IMAGE=localhost/podman-bootc-builder-base \
-  --build-arg RUNTIME_IMAGE=localhost/podman-bootc-runtime-base \
+  --build-arg BUILDER_IMAGE=localhost/podman-bootc-builder-base:2 \
+  --build-arg RUNTIME_IMAGE=localhost/podman-bootc-runtime-base:2 \
   -t "$tag" "$here"
