@@ -74,7 +74,13 @@ public enum SystemdCredentials {
 
                 """
         }
+        // cloud-init (in images that ship it) deletes and regenerates host keys on a new
+        // instance; this drop-in keeps the key podman-bootc gave the guest.
+        let cloudInit = "ssh_deletekeys: false\nssh_genkeytypes: []\n"
         tmpfiles += """
+            d /etc/cloud 0755 root root -
+            d /etc/cloud/cloud.cfg.d 0755 root root -
+            f+~ /etc/cloud/cloud.cfg.d/05-podman-bootc-ssh.cfg 0644 root root - \(base64(cloudInit))
             L+ /etc/ssh/ssh_host_ed25519_key - - - - /run/credentials/@system/\(hostKeyName)
             f+~ /etc/ssh/ssh_host_ed25519_key.pub 0644 root root - \(base64(hostPublicKeyLine + "\n"))
 
