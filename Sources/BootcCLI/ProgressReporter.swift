@@ -20,6 +20,9 @@ struct ProgressReporter: Sendable {
         self.start = .now
     }
 
+    /// Reports nothing but notices (for steps that run inside a stage already announced).
+    static var silent: ProgressReporter { ProgressReporter(quiet: true, environment: ["PODMAN_BOOTC_PROGRESS": "never"]) }
+
     private var elapsed: String {
         let d = ContinuousClock.now - start
         return String(format: "%5.1fs", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)

@@ -45,6 +45,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Print no progress, only errors.")
     var quiet = false
 
+    @Flag(help: "Boot for real: neither restore a saved running state (warm start) nor save one.")
+    var cold = false
+
     @Flag(help: "Discard the VM's disk changes whenever it stops (`start` begins from the installed disk again).")
     var transient = false
 
@@ -134,7 +137,8 @@ struct RunCommand: AsyncParsableCommand {
             image: image, name: name, cpus: cpus, memoryMiB: Int(ByteSize(parsing: memory)!.mebibytes),
             disk: disk.choices, accelerator: try acceleratorOverride(),
             forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
-            user: GuestUser(user)!, cloudInit: cloudInit.map { URL(fileURLWithPath: $0).standardizedFileURL }, removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!)
+            user: GuestUser(user)!, cloudInit: cloudInit.map { URL(fileURLWithPath: $0).standardizedFileURL }, removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!,
+            warmStart: !cold)
     }
 
     /// What `run` would do: build the image (and why), then reuse or install its disk (and why).
@@ -226,7 +230,22 @@ struct RunCommand: AsyncParsableCommand {
         ci.timer.begin("ssh")
         let session: SSHSession
         do {
-            session = try await launcher.waitForSSH(vm, timeout: options.sshTimeout)
+            let first: SSHSession
+            if let ready = vm.rootSession, record.sshUser == "root" {
+                // A restored VM: the session that gave it its identity serves the command.
+                first = ready
+                context.progress.stage("SSH ready")
+            } else {
+                first = try await launcher.waitForSSH(vm, timeout: options.sshTimeout)
+            }
+            if let pending = vm.pendingWarmSave {
+                // The saved state must hold no SSH session: this one ends before the save.
+                first.disconnect()
+                await WarmStart(context: context).save(vm, pending)
+                session = try await launcher.waitForSSH(vm, timeout: options.sshTimeout, announce: false)
+            } else {
+                session = first
+            }
         } catch {
             // The VM is about to be removed: keep what its console said.
             ci.saveConsoleLog(vm.consoleLog)

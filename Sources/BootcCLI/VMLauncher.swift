@@ -26,6 +26,8 @@ struct LaunchOptions: Sendable {
     var removeOnExit: Bool
     var libvirtURI: String?
     var sshTimeout: Duration
+    /// Restore a saved running state when there is one, and save one after a cold boot.
+    var warmStart = true
 }
 
 /// How a VM's systemd credentials reach it.
@@ -40,6 +42,17 @@ struct LaunchedVM: Sendable {
     var domain: LibvirtDomain
     var privateKey: URL
     var consoleLog: URL
+    /// Set on a cold boot that should save a warm state once SSH answers.
+    var pendingWarmSave: PendingWarmSave?
+    /// A restored VM's verified root session, open already (see `WarmStart.giveIdentity`).
+    var rootSession: SSHSession?
+}
+
+/// Who logs in over SSH, with which key, expecting which host key.
+struct SSHLogin: Sendable {
+    var user: String
+    var privateKey: URL
+    var pin: HostKeyPin
 }
 
 struct VMLauncher: Sendable {
@@ -109,17 +122,80 @@ struct VMLauncher: Sendable {
             // The guest's host key is ours too: pinned before the first connection, so none is unverified.
             let hostKey = SSHKeyPair()
             try HostKeyPin(file: vms.pinnedHostKey(id)).pin(hostKey.publicKeyBlob)
-            try await createOverlay(for: record, backingDisk: manifest.artifacts.disk)
-            let credentials = try deliver(SystemdCredentials.sshAccess(
-                authorizedKeyLine: key.authorizedKeyLine(comment: "podman-bootc-\(name)"), user: options.user,
+            let identity = VMIdentity(
+                name: name, user: options.user, authorizedKeyLine: key.authorizedKeyLine(comment: "podman-bootc-\(name)"),
                 hostPrivateKey: hostKey.openSSHPrivateKey(comment: "podman-bootc-host-\(name)"),
-                hostPublicKeyLine: hostKey.authorizedKeyLine(comment: "podman-bootc-host-\(name)")), for: record)
+                hostPublicKeyLine: hostKey.authorizedKeyLine(comment: "podman-bootc-host-\(name)"))
+            let credentials = try deliver(SystemdCredentials.sshAccess(
+                authorizedKeyLine: identity.authorizedKeyLine, user: options.user,
+                hostPrivateKey: identity.hostPrivateKey, hostPublicKeyLine: identity.hostPublicKeyLine), for: record)
+
+            // Warm start: not with a cloud-init seed (its first boot is what the user asked for).
+            var pendingSave: PendingWarmSave?
+            if options.warmStart && seed == nil {
+                let warm = WarmStart(context: context)
+                let coldSpec = domainSpec(record, manifest: manifest, credentials: credentials)
+                let inputs = try await warm.inputs(for: record, diskKey: manifest.key, user: options.user,
+                                                   coldSpec: coldSpec, connection: connection)
+                if let state = warm.usableState(for: inputs) {
+                    if let vm = await restore(state, record: record, manifest: manifest, credentials: credentials,
+                                              identity: identity, connection: connection) {
+                        return vm
+                    }
+                    // The failed attempt's port is in the record; the cold boot picks its own.
+                }
+                pendingSave = PendingWarmSave(
+                    inputs: inputs, kernelArguments: coldSpec.kernelArguments, oemStrings: coldSpec.oemStrings,
+                    credentialNames: credentials.files.map(\.name), hasNVRAM: coldSpec.nvram != nil && coldSpec.kernel == nil)
+            }
+
+            try await createOverlay(for: record, backingDisk: manifest.artifacts.disk)
             progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
-            let domain = try await start(&record, manifest: manifest, credentials: credentials, connection: connection)
-            return LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(id), consoleLog: vms.consoleLog(id))
+            let domain = try await start(&record, connection: connection) { domainSpec($0, manifest: manifest, credentials: credentials) }
+            return LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(id), consoleLog: vms.consoleLog(id),
+                              pendingWarmSave: pendingSave)
         } catch {
             vms.remove(id)
             throw error
+        }
+    }
+
+    /// Restores `state` into this VM and gives it its identity; nil (with a notice, the state
+    /// removed, the attempt's domain gone) when that fails, so the caller boots cold instead.
+    private func restore(_ state: WarmStateManifest, record: VMRecord, manifest: CacheManifest,
+                         credentials: CredentialDelivery, identity: VMIdentity,
+                         connection: LibvirtConnection) async -> LaunchedVM? {
+        let warm = WarmStart(context: context)
+        let vms = context.vms
+        var record = record
+        record.warmState = state.key
+        record.uuid = UUID().uuidString.lowercased()
+        context.stages?.begin("restore")
+        context.progress.stage("Restoring VM \(record.name) from warm state \(state.key.prefix(12))")
+        var domain: LibvirtDomain?
+        do {
+            let clock = ContinuousClock.now
+            let logger = context.logger
+            func step(_ what: String) { logger.debug("restore: \(what) after \((ContinuousClock.now - clock).seconds) s") }
+            try await warm.prepareFiles(for: record, from: state)
+            step("files")
+            let started = try await start(&record, connection: connection, coldSpec: { domainSpec($0, manifest: manifest, credentials: credentials) }) {
+                warm.restoreSpec(state, coldSpec: domainSpec($0, manifest: manifest, credentials: credentials), record: $0)
+            }
+            domain = started
+            step("domain started")
+            try await warm.load(state, into: started)
+            step("state loaded and checked, guest running")
+            var vm = LaunchedVM(record: record, domain: started, privateKey: vms.privateKey(record.id), consoleLog: vms.consoleLog(record.id))
+            vm.rootSession = try await warm.giveIdentity(identity, to: vm, state: state, timeout: .seconds(60))
+            step("identity given")
+            return vm
+        } catch {
+            if let domain { try? domain.remove() }
+            context.progress.notice("warm state \(state.key.prefix(12)) is unusable (\(error)); booting cold")
+            warm.discard(state)
+            context.stages?.begin("boot")
+            return nil
         }
     }
 
@@ -180,20 +256,32 @@ struct VMLauncher: Sendable {
         return delivery
     }
 
-    private func start(_ record: inout VMRecord, manifest: CacheManifest, credentials: CredentialDelivery,
-                       connection: LibvirtConnection) async throws -> LibvirtDomain {
+    /// Starts the domain `spec` describes on a free loopback port; retries with another port
+    /// when one was taken between choosing it and QEMU binding it. With `coldSpec` (a restore),
+    /// a kept VM's definition is the cold one: its next `start` boots its own disk normally.
+    private func start(_ record: inout VMRecord, connection: LibvirtConnection,
+                       coldSpec: ((VMRecord) -> DomainSpec)? = nil,
+                       spec: (VMRecord) -> DomainSpec) async throws -> LibvirtDomain {
         var attempt = 0
         while true {
             attempt += 1
             record.sshPort = try FreePort.loopback()
             try context.vms.save(record)
-            let spec = domainSpec(record, manifest: manifest, credentials: credentials)
-            let xml = spec.render()
+            let xml = spec(record).render()
+            let persistentXML = coldSpec?(record).render()
             context.logger.debug("domain XML", metadata: ["xml": "\(xml)"])
             let transient = record.removeOnExit
             do {
                 return try await Blocking.run {
                     if transient { return try connection.createTransient(xml: xml, autoDestroy: true) }
+                    if let persistentXML {
+                        let domain = try connection.createTransient(xml: xml, autoDestroy: false)
+                        do { _ = try connection.define(xml: persistentXML) } catch {
+                            try? domain.remove()
+                            throw error
+                        }
+                        return domain
+                    }
                     let domain = try connection.define(xml: xml)
                     do { try domain.start() } catch {
                         try? domain.undefine()
@@ -210,7 +298,7 @@ struct VMLauncher: Sendable {
     func domainSpec(_ record: VMRecord, manifest: CacheManifest, credentials: CredentialDelivery) -> DomainSpec {
         let vms = context.vms
         return DomainSpec(
-            name: record.domainName, architecture: record.architecture, accelerator: record.accelerator,
+            name: record.domainName, uuid: record.uuid, architecture: record.architecture, accelerator: record.accelerator,
             cpus: record.cpus, memoryMiB: record.memoryMiB,
             kernel: manifest.artifacts.kernel, initrd: manifest.artifacts.initrd,
             // Each VM gets its name as hostname, so shells and logs say which VM they are.
@@ -229,9 +317,10 @@ struct VMLauncher: Sendable {
 
     /// Polls SSH until it authenticates, the VM stops, or the timeout passes. Each failed
     /// attempt is cheap (QEMU accepts and closes at once while the guest has no sshd).
-    func waitForSSH(_ vm: LaunchedVM, timeout: Duration) async throws -> SSHSession {
-        let progress = context.progress
+    func waitForSSH(_ vm: LaunchedVM, timeout: Duration, login: SSHLogin? = nil, announce: Bool = true) async throws -> SSHSession {
+        let progress = announce ? context.progress : ProgressReporter.silent
         let record = vm.record
+        let login = login ?? SSHLogin(user: record.sshUser, privateKey: vm.privateKey, pin: HostKeyPin(file: context.vms.pinnedHostKey(record.id)))
         let deadline = ContinuousClock.now + timeout
         var lastError = "no attempt"
         var first = true
@@ -247,12 +336,10 @@ struct VMLauncher: Sendable {
             }
             let remaining = deadline - ContinuousClock.now
             let attemptTimeout = min(remaining, .seconds(10))
-            let key = vm.privateKey
-            let pin = HostKeyPin(file: context.vms.pinnedHostKey(record.id))
             do {
                 let session = try await Blocking.run {
-                    try SSHSession(host: "127.0.0.1", port: record.sshPort, user: record.sshUser,
-                                   privateKey: key, timeout: attemptTimeout) { try pin.verify($0, vm: record.name) }
+                    try SSHSession(host: "127.0.0.1", port: record.sshPort, user: login.user,
+                                   privateKey: login.privateKey, timeout: attemptTimeout) { try login.pin.verify($0, vm: record.name) }
                 }
                 progress.doneWaiting()
                 progress.stage("SSH ready")
@@ -263,7 +350,9 @@ struct VMLauncher: Sendable {
                 lastError = "\(error)"
                 context.logger.debug("ssh attempt failed", metadata: ["error": "\(error)"])
             }
-            try await Task.sleep(for: .milliseconds(500))
+            // Short polls: a failed attempt costs QEMU an accept and a close, and a restored
+            // guest answers within a second or two.
+            try await Task.sleep(for: .milliseconds(200))
         }
         progress.doneWaiting()
         showConsoleTail(vm.consoleLog)

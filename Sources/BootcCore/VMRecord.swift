@@ -60,6 +60,10 @@ public struct VMRecord: Codable, Sendable, Equatable {
     public var transientDisk: Bool?
     /// The VM boots with a cloud-init NoCloud seed (cidata.iso in its folder).
     public var cloudInitSeed: Bool?
+    /// The libvirt domain's UUID when podman-bootc chose it (restored VMs).
+    public var uuid: String?
+    /// The warm state the VM was restored from; its disk backs the VM's overlay.
+    public var warmState: String?
     /// Remove the VM when the process that created it ends (`run --rm`).
     public var removeOnExit: Bool
     /// The process that owns a `--rm` VM; a dead owner means the VM's state is garbage.

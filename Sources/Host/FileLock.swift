@@ -18,5 +18,18 @@ public final class FileLock {
         }
     }
 
+    private init(fd: Int32) { self.fd = fd }
+
+    /// The lock at `path` if it is free now, else nil (someone else holds it).
+    public static func ifAvailable(path: String) throws -> FileLock? {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return FileLock(fd: fd)
+    }
+
     deinit { close(fd) }
 }

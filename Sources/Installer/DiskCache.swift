@@ -42,15 +42,9 @@ public struct DiskCache: Sendable {
         return names.filter { !$0.hasPrefix(".") }.compactMap(lookup).sorted { $0.created < $1.created }
     }
 
-    /// Bytes the entry takes on disk (sparse files count what is allocated).
+    /// Bytes the entry takes on disk, its warm states included (sparse files count what is allocated).
     public func allocatedBytes(of key: String) -> UInt64 {
-        let dir = entry(for: key)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return names.reduce(0) { total, name in
-            var info = stat()
-            guard stat(dir.appendingPathComponent(name).path, &info) == 0 else { return total }
-            return total + UInt64(info.st_blocks) * 512
-        }
+        DiskUsage.allocatedBytes(under: entry(for: key))
     }
 
     /// Removes an entry (VMs whose overlay is backed by it stop working: callers check first).

@@ -33,6 +33,10 @@ public struct DomainSpec: Sendable, Equatable {
     public var emulator: String?
     /// A read-only CD-ROM image (the cloud-init NoCloud seed).
     public var cdrom: String?
+    /// QEMU starts waiting for a saved machine state (`loadMachineState`) instead of booting.
+    public var incomingMigration = false
+    /// Keep what the console log holds (a restored VM's log starts with its template's boot).
+    public var appendConsoleLog = false
 
     public static let metadataNamespace = "https://podman-bootc.dev/xmlns/vm/1"
     public static let metadataPrefix = "podman-bootc"
@@ -146,7 +150,7 @@ extension DomainSpec {
             x += "    </disk>\n"
         }
         x += "    <serial type='pty'>\n"
-        x += "      <log file='\(e(consoleLog))' append='off'/>\n"
+        x += "      <log file='\(e(consoleLog))' append='\(appendConsoleLog ? "on" : "off")'/>\n"
         x += "      <target port='0'/>\n"
         x += "    </serial>\n"
         x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n"
@@ -154,18 +158,18 @@ extension DomainSpec {
         x += "    <memballoon model='none'/>\n"
         x += "  </devices>\n"
         x += "  <qemu:commandline>\n"
-        for arg in qemuNetworkArguments { x += "    <qemu:arg value='\(e(arg))'/>\n" }
+        for arg in qemuArguments { x += "    <qemu:arg value='\(e(arg))'/>\n" }
         x += "  </qemu:commandline>\n"
         x += "</domain>\n"
         return x
     }
 
-    /// The NIC sits at PCI slot 0x1e of the root bus: libvirt fills slots from 1 upward with
+    /// Networking (and, for a restore, the deferred incoming state). The NIC sits at PCI slot 0x1e of the root bus: libvirt fills slots from 1 upward with
     /// its own devices and does not know about this one.
-    var qemuNetworkArguments: [String] {
+    var qemuArguments: [String] {
         let published = forwards.map { ",hostfwd=\($0.hostfwd)" }.joined()
         return ["-netdev", "user,id=podman-bootc-net0,hostfwd=tcp:127.0.0.1:\(sshPort)-:22\(published)",
-         "-device", "virtio-net-pci,netdev=podman-bootc-net0,addr=0x1e"]
+         "-device", "virtio-net-pci,netdev=podman-bootc-net0,addr=0x1e"] + (incomingMigration ? ["-incoming", "defer"] : [])
     }
 }
 
@@ -178,5 +182,28 @@ public struct FirmwareCredentialFile: Sendable, Equatable {
     public init(name: String, file: String) {
         self.name = name
         self.file = file
+    }
+}
+
+extension DomainSpec {
+    /// The XML with every per-VM value left out (name, paths, ports, credential contents,
+    /// hostname): what a saved machine state of this VM depends on.
+    public var shapeXML: String {
+        var shape = self
+        shape.name = "vm"
+        shape.uuid = nil
+        shape.metadata = []
+        shape.disk = "/disk"
+        shape.consoleLog = "/console.log"
+        shape.nvram = nvram == nil ? nil : "/efivars.fd"
+        shape.sshPort = 22
+        shape.forwards = []
+        shape.oemStrings = oemStrings.map { _ in "-" }
+        shape.firmwareCredentials = firmwareCredentials.map { FirmwareCredentialFile(name: $0.name, file: "/credentials/\($0.name)") }
+        shape.kernelArguments = kernelArguments.filter { !$0.hasPrefix("systemd.hostname=") }
+        shape.cdrom = cdrom == nil ? nil : "/cdrom"
+        shape.incomingMigration = false
+        shape.appendConsoleLog = false
+        return shape.render()
     }
 }

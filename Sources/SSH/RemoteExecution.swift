@@ -169,3 +169,32 @@ enum SignalNames {
         return table[name]
     }
 }
+
+extension SSHSession {
+    /// Runs `commandLine` with `input` (at most 64 KiB: it must fit a pipe) on its stdin and
+    /// returns its status and its stdout and stderr together.
+    public func run(_ commandLine: String, input: Data) throws -> (status: Int32, output: String) {
+        precondition(input.count <= 65536, "input larger than a pipe buffer")
+        var pipeFDs: [Int32] = [-1, -1]
+        guard pipe(&pipeFDs) == 0 else { throw SSHError.io("pipe: \(String(cString: strerror(errno)))") }
+        defer { close(pipeFDs[0]) }
+        let written = input.withUnsafeBytes { write(pipeFDs[1], $0.baseAddress, $0.count) }
+        close(pipeFDs[1])
+        guard written == input.count else { throw SSHError.io("could not queue the command's input") }
+        var template = Array((NSTemporaryDirectory() + "/podman-bootc-output-XXXXXX").utf8CString)
+        let output = mkstemp(&template)
+        guard output >= 0 else { throw SSHError.io("mkstemp: \(String(cString: strerror(errno)))") }
+        unlink(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        defer { close(output) }
+        let status = try execute(commandLine, streams: LocalStreams(input: pipeFDs[0], output: output, error: output))
+        lseek(output, 0, SEEK_SET)
+        var bytes = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(output, &buffer, buffer.count)
+            if n <= 0 { break }
+            bytes.append(contentsOf: buffer[0..<n])
+        }
+        return (status, String(decoding: bytes, as: UTF8.self))
+    }
+}

@@ -43,6 +43,15 @@ public final class SSHSession: @unchecked Sendable {
         guard rc == 0 else { throw SSHError.authentication(user: user, reason: lastError) }
     }
 
+    /// Ends the session now (the guest's sshd exits); later use fails.
+    public func disconnect() {
+        guard handshakeCompleted else { return }
+        handshakeCompleted = false
+        libssh2_session_set_blocking(session, 1)
+        libssh2_session_disconnect_ex(session, SSH_DISCONNECT_BY_APPLICATION, "bye", "")
+        shutdown(socket, Int32(SHUT_RDWR))
+    }
+
     deinit {
         if handshakeCompleted {
             libssh2_session_set_blocking(session, 1)

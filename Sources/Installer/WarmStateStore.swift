@@ -1,0 +1,258 @@
+// Saved running states of booted VMs ("warm states"), kept next to the installed disk they
+// were booted from: cache/<disk key>/warm/<state key>/. A state appears whole or not at all.
+
+import BootcCore
+import Crypto
+import Foundation
+import Host
+
+/// Everything a saved state depends on. Any other value and the state is not loaded: QEMU
+/// restores device state only into the same machine, devices, memory size and QEMU version.
+public struct WarmStateInputs: Codable, Sendable, Equatable {
+    /// Bumped whenever what a state holds, or how it is made, changes.
+    public static let currentFormat = 1
+
+    public var format: Int
+    public var diskKey: String
+    /// The login user the template was booted for (created at its boot when the image lacks it).
+    public var user: String
+    public var cpus: Int
+    public var memoryMiB: Int
+    public var architecture: Architecture
+    public var accelerator: Accelerator
+    /// sha256 of the domain XML with every per-VM value left out: machine, firmware, CPU
+    /// model, devices, kernel and its arguments.
+    public var domainShape: String
+    public var qemuVersion: UInt
+    public var libvirtVersion: UInt
+    public var toolVersion: String
+
+    /// `domainShapeXML`: the domain XML with every per-VM value left out (hashed here).
+    public init(diskKey: String, user: String, cpus: Int, memoryMiB: Int, architecture: Architecture,
+                accelerator: Accelerator, domainShapeXML: String, qemuVersion: UInt, libvirtVersion: UInt, toolVersion: String) {
+        self.format = Self.currentFormat
+        self.diskKey = diskKey
+        self.user = user
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.architecture = architecture
+        self.accelerator = accelerator
+        self.domainShape = SHA256.hash(data: Data(domainShapeXML.utf8)).hexString
+        self.qemuVersion = qemuVersion
+        self.libvirtVersion = libvirtVersion
+        self.toolVersion = toolVersion
+    }
+
+    public var key: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Strings and integers always encode.
+        return SHA256.hash(data: try! encoder.encode(self)).hexString
+    }
+
+    /// The same VM as the user asked for it (disk, user, CPUs, memory, acceleration).
+    public func sameShape(as other: WarmStateInputs) -> Bool {
+        diskKey == other.diskKey && user == other.user && cpus == other.cpus && memoryMiB == other.memoryMiB
+            && architecture == other.architecture && accelerator == other.accelerator
+    }
+
+    /// Why a state made with `old` cannot be loaded for these inputs, in words.
+    public func staleness(of old: WarmStateInputs) -> String {
+        var reasons: [String] = []
+        if old.format != format { reasons.append("state format \(old.format) -> \(format)") }
+        if old.qemuVersion != qemuVersion { reasons.append("QEMU \(Self.version(old.qemuVersion)) -> \(Self.version(qemuVersion))") }
+        if old.libvirtVersion != libvirtVersion { reasons.append("libvirt \(Self.version(old.libvirtVersion)) -> \(Self.version(libvirtVersion))") }
+        if old.toolVersion != toolVersion { reasons.append("podman-bootc \(old.toolVersion) -> \(toolVersion)") }
+        if old.domainShape != domainShape { reasons.append("the VM's machine definition changed") }
+        return reasons.isEmpty ? "its inputs changed" : reasons.joined(separator: ", ")
+    }
+
+    static func version(_ number: UInt) -> String { "\(number / 1_000_000).\(number / 1000 % 1000).\(number % 1000)" }
+}
+
+/// A complete state's sidecar, written last. Besides the inputs it keeps what a restored VM's
+/// domain must repeat from the template so QEMU sees the very same machine.
+public struct WarmStateManifest: Codable, Sendable, Equatable {
+    public var key: String
+    public var inputs: WarmStateInputs
+    /// Size and sha256 of state.qemu: a file that differs is never loaded.
+    public var stateBytes: UInt64
+    public var stateSHA256: String
+    public var templateName: String
+    public var kernelArguments: [String]
+    public var oemStrings: [String]
+    public var credentialNames: [String]
+    public var hasNVRAM: Bool
+    public var created: Date
+
+    public init(inputs: WarmStateInputs, stateBytes: UInt64, stateSHA256: String, templateName: String,
+                kernelArguments: [String], oemStrings: [String], credentialNames: [String], hasNVRAM: Bool, created: Date) {
+        self.key = inputs.key
+        self.inputs = inputs
+        self.stateBytes = stateBytes
+        self.stateSHA256 = stateSHA256
+        self.templateName = templateName
+        self.kernelArguments = kernelArguments
+        self.oemStrings = oemStrings
+        self.credentialNames = credentialNames
+        self.hasNVRAM = hasNVRAM
+        self.created = created
+    }
+}
+
+/// What `lookup` found for a VM about to start.
+public enum WarmStateLookup: Sendable, Equatable {
+    case ready(WarmStateManifest)
+    /// A state for the same VM shape exists but was made by other versions or definitions.
+    case stale(WarmStateManifest, reason: String)
+    case none
+}
+
+public struct WarmStateStore: Sendable {
+    public let cache: DiskCache
+    static let manifestName = "manifest.json"
+    static let partialPrefix = ".partial-"
+
+    public init(cache: DiskCache) { self.cache = cache }
+
+    public func directory(diskKey: String) -> URL { cache.entry(for: diskKey).appendingPathComponent("warm") }
+    public func folder(_ key: String, diskKey: String) -> URL { directory(diskKey: diskKey).appendingPathComponent(key) }
+
+    /// The files of a state, in its folder (complete or partial).
+    public struct Files: Sendable {
+        public let folder: URL
+        public init(folder: URL) { self.folder = folder }
+        public var state: URL { folder.appendingPathComponent("state.qemu") }
+        /// The template's disk at the moment of the save: read-only, the backing of every restored VM's overlay.
+        public var disk: URL { folder.appendingPathComponent("disk.qcow2") }
+        public var nvram: URL { folder.appendingPathComponent("efivars.fd") }
+        public var consoleLog: URL { folder.appendingPathComponent("console.log") }
+        /// The template's SSH client key and pinned host key (0700 folder): used once per
+        /// restore, to give the VM its own keys.
+        public var clientKey: URL { folder.appendingPathComponent("ssh/id_ed25519") }
+        public var pinnedHostKey: URL { folder.appendingPathComponent("ssh/host_key") }
+        public func credential(_ name: String) -> URL { folder.appendingPathComponent("credentials").appendingPathComponent(name) }
+    }
+
+    public func files(_ manifest: WarmStateManifest) -> Files {
+        Files(folder: folder(manifest.key, diskKey: manifest.inputs.diskKey))
+    }
+
+    /// The state for `inputs`, a stale one for the same shape, or none.
+    public func lookup(_ inputs: WarmStateInputs) -> WarmStateLookup {
+        let all = states(diskKey: inputs.diskKey)
+        if let ready = all.first(where: { $0.key == inputs.key }) { return .ready(ready) }
+        if let stale = all.first(where: { $0.inputs.sameShape(as: inputs) }) {
+            return .stale(stale, reason: inputs.staleness(of: stale.inputs))
+        }
+        return .none
+    }
+
+    /// Every complete state of a disk.
+    public func states(diskKey: String) -> [WarmStateManifest] {
+        let dir = directory(diskKey: diskKey)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.compactMap { name in
+            let url = dir.appendingPathComponent(name).appendingPathComponent(Self.manifestName)
+            guard let data = try? Data(contentsOf: url),
+                  let manifest = try? Self.decoder.decode(WarmStateManifest.self, from: data),
+                  manifest.key == name, manifest.inputs.diskKey == diskKey else { return nil }
+            return manifest
+        }.sorted { $0.created < $1.created }
+    }
+
+    /// Bytes a state takes on disk.
+    public func allocatedBytes(_ manifest: WarmStateManifest) -> UInt64 {
+        DiskUsage.allocatedBytes(under: files(manifest).folder)
+    }
+
+    /// Serializes saving and removing one state across processes: nil when another process
+    /// holds it (it is saving the same state, so this one need not).
+    public func lockIfAvailable(_ key: String, diskKey: String) throws -> FileLock? {
+        let dir = directory(diskKey: diskKey)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        chmod(dir.path, 0o755)
+        return try FileLock.ifAvailable(path: dir.appendingPathComponent(".\(key).lock").path)
+    }
+
+    /// Size and sha256 of a file, read in large blocks.
+    public static func checksum(of url: URL) throws -> (bytes: UInt64, sha256: String) {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var bytes: UInt64 = 0
+        while let block = try handle.read(upToCount: 4 << 20), !block.isEmpty {
+            hasher.update(data: block)
+            bytes += UInt64(block.count)
+        }
+        return (bytes, hasher.finalize().hexString)
+    }
+
+    /// A fresh folder to save a state in (0755 so QEMU's user reaches the disk; ssh/ 0700),
+    /// named after this process so a later run can tell whether its writer is alive.
+    public func makePartial(_ key: String, diskKey: String) throws -> Files {
+        removeAbandonedPartials(diskKey: diskKey)
+        let url = directory(diskKey: diskKey).appendingPathComponent("\(Self.partialPrefix)\(key)-\(getpid())")
+        try? FileManager.default.removeItem(at: url)
+        for sub in ["ssh", "credentials"] {
+            try FileManager.default.createDirectory(at: url.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        chmod(url.path, 0o755)
+        chmod(url.appendingPathComponent("ssh").path, 0o700)
+        chmod(url.appendingPathComponent("credentials").path, 0o755)
+        return Files(folder: url)
+    }
+
+    /// Writes the manifest and moves the partial folder into place in one rename.
+    public func commit(_ partial: Files, manifest: WarmStateManifest) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(manifest).write(to: partial.folder.appendingPathComponent(Self.manifestName))
+        let final = folder(manifest.key, diskKey: manifest.inputs.diskKey)
+        try? FileManager.default.removeItem(at: final)
+        guard rename(partial.folder.path, final.path) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: final.path])
+        }
+    }
+
+    public func remove(_ manifest: WarmStateManifest) throws {
+        try FileManager.default.removeItem(at: files(manifest).folder)
+    }
+
+    /// Partial folders whose writer is gone (killed mid-save).
+    public func removeAbandonedPartials(diskKey: String) {
+        let dir = directory(diskKey: diskKey)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        for name in names where name.hasPrefix(Self.partialPrefix) {
+            guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: dir.appendingPathComponent(name))
+            }
+        }
+    }
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}
+
+/// Bytes allocated under a folder, recursively (sparse files count what they use).
+public enum DiskUsage {
+    public static func allocatedBytes(under folder: URL) -> UInt64 {
+        guard let walker = FileManager.default.enumerator(atPath: folder.path) else { return 0 }
+        var total: UInt64 = 0
+        while let path = walker.nextObject() as? String {
+            var info = stat()
+            guard lstat(folder.appendingPathComponent(path).path, &info) == 0 else { continue }
+            total += UInt64(info.st_blocks) * 512
+        }
+        return total
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    var hexString: String { map { String(format: "%02x", $0) }.joined() }
+}
