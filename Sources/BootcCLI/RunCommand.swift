@@ -138,7 +138,7 @@ struct RunCommand: AsyncParsableCommand {
             disk: disk.choices, accelerator: try acceleratorOverride(),
             forwards: publish.compactMap(PortForward.init(parsing:)), transientDisk: transient,
             user: GuestUser(user)!, cloudInit: cloudInit.map { URL(fileURLWithPath: $0).standardizedFileURL }, removeOnExit: rm, libvirtURI: global.libvirtURI, sshTimeout: DurationParser.parse(sshTimeout)!,
-            warmStart: !cold)
+            warmStart: cold ? .off : .auto)
     }
 
     /// What `run` would do: build the image (and why), then reuse or install its disk (and why).
@@ -171,14 +171,7 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    func acceleratorOverride() throws -> Accelerator? {
-        let value = accel ?? ProcessInfo.processInfo.environment["PODMAN_BOOTC_ACCEL"] ?? "auto"
-        if value == "auto" || value.isEmpty { return nil }
-        guard let accelerator = Accelerator(rawValue: value) else {
-            throw ValidationError("acceleration \(value.debugDescription) is not one of auto, kvm, tcg")
-        }
-        return accelerator
-    }
+    func acceleratorOverride() throws -> Accelerator? { try Accelerator.override(accel) }
 
     func run() async throws {
         var context = CommandContext.live(options: global, quiet: quiet)

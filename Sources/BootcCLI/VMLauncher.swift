@@ -26,8 +26,20 @@ struct LaunchOptions: Sendable {
     var removeOnExit: Bool
     var libvirtURI: String?
     var sshTimeout: Duration
-    /// Restore a saved running state when there is one, and save one after a cold boot.
-    var warmStart = true
+    var warmStart: WarmMode = .auto
+}
+
+enum WarmMode: Sendable {
+    /// Restore a saved running state when there is one, else boot and save one.
+    case auto
+    /// Boot for real; save nothing.
+    case off
+    /// Boot and save a state unless one is ready (`cache warm`).
+    case saveOnly
+}
+
+struct AlreadyWarm: Error {
+    var key: String
 }
 
 /// How a VM's systemd credentials reach it.
@@ -132,12 +144,13 @@ struct VMLauncher: Sendable {
 
             // Warm start: not with a cloud-init seed (its first boot is what the user asked for).
             var pendingSave: PendingWarmSave?
-            if options.warmStart && seed == nil {
+            if options.warmStart != .off && seed == nil {
                 let warm = WarmStart(context: context)
                 let coldSpec = domainSpec(record, manifest: manifest, credentials: credentials)
                 let inputs = try await warm.inputs(for: record, diskKey: manifest.key, user: options.user,
                                                    coldSpec: coldSpec, connection: connection)
                 if let state = warm.usableState(for: inputs) {
+                    if options.warmStart == .saveOnly { throw AlreadyWarm(key: state.key) }
                     if let vm = await restore(state, record: record, manifest: manifest, credentials: credentials,
                                               identity: identity, connection: connection) {
                         return vm

@@ -60,10 +60,15 @@ struct WarmStart: Sendable {
         }
     }
 
-    /// Removes a state, unless another process holds it (it is saving it anew).
+    /// Removes a state, unless another process holds it (it is saving it anew). Its disk stays
+    /// while VMs restored from it exist (`cache prune` removes it after them).
     func discard(_ state: WarmStateManifest) {
         guard let lock = try? store.lockIfAvailable(state.key, diskKey: state.inputs.diskKey) else { return }
-        try? store.remove(state)
+        if context.vms.all().contains(where: { $0.warmState == state.key }) {
+            try? store.retire(state)
+        } else {
+            try? store.remove(state)
+        }
         withExtendedLifetime(lock) {}
     }
 
@@ -71,17 +76,18 @@ struct WarmStart: Sendable {
 
     /// Saves a cold-booted VM's running state; the guest is paused for the save (about as long
     /// as writing its used memory takes) and runs on afterwards. Never fails the run: a state
-    /// that cannot be saved only costs the next run its warm start.
-    func save(_ vm: LaunchedVM, _ pending: PendingWarmSave) async {
+    /// that cannot be saved only costs the next run its warm start. True when a state is ready.
+    @discardableResult
+    func save(_ vm: LaunchedVM, _ pending: PendingWarmSave) async -> Bool {
         let store = self.store
         let inputs = pending.inputs
         let progress = context.progress
         let vms = context.vms
         let id = vm.record.id
         do {
-            guard let lock = try store.lockIfAvailable(inputs.key, diskKey: inputs.diskKey) else { return }
+            guard let lock = try store.lockIfAvailable(inputs.key, diskKey: inputs.diskKey) else { return false }
             defer { withExtendedLifetime(lock) {} }
-            if case .ready = store.lookup(inputs) { return }
+            if case .ready = store.lookup(inputs) { return true }
             progress.stage("Saving a warm-start state for the next runs")
             let partial = try store.makePartial(inputs.key, diskKey: inputs.diskKey)
             do {
@@ -118,12 +124,14 @@ struct WarmStart: Sendable {
                     kernelArguments: pending.kernelArguments, oemStrings: pending.oemStrings,
                     credentialNames: pending.credentialNames, hasNVRAM: pending.hasNVRAM, created: Date()))
                 context.logger.info("saved warm state \(inputs.key) (\(checksum.bytes) bytes)")
+                return true
             } catch {
                 try? FileManager.default.removeItem(at: partial.folder)
                 throw error
             }
         } catch {
             progress.notice("warning: no warm-start state was saved (the next run boots cold): \(error)")
+            return false
         }
     }
 

@@ -220,6 +220,23 @@ public struct WarmStateStore: Sendable {
         try FileManager.default.removeItem(at: files(manifest).folder)
     }
 
+    /// Makes a state unusable but keeps its disk, which VMs restored from it still read:
+    /// `orphanedFolders` lists it for removal once they are gone.
+    public func retire(_ manifest: WarmStateManifest) throws {
+        let files = files(manifest)
+        try FileManager.default.removeItem(at: files.folder.appendingPathComponent(Self.manifestName))
+        try? FileManager.default.removeItem(at: files.state)
+    }
+
+    /// Keys of state folders without a manifest (retired), partial folders aside.
+    public func orphanedFolders(diskKey: String) -> [String] {
+        let dir = directory(diskKey: diskKey)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return names.filter { name in
+            !name.hasPrefix(".") && !FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).appendingPathComponent(Self.manifestName).path)
+        }
+    }
+
     /// Partial folders whose writer is gone (killed mid-save).
     public func removeAbandonedPartials(diskKey: String) {
         let dir = directory(diskKey: diskKey)

@@ -79,8 +79,11 @@ extension LibvirtDomain {
             let status: [String: Any]
             do {
                 status = try qmp("query-migrate") as? [String: Any] ?? [:]
-            } catch where !isActive {
-                continue
+            } catch {
+                // QEMU quits when it cannot load a state; the monitor may fail first.
+                usleep(100_000)
+                if !isActive { continue }
+                throw error
             }
             switch status["status"] as? String {
             case "completed": return

@@ -1,0 +1,128 @@
+// Warm start for real: `cache warm` saves a booted VM's running state; two VMs restored from
+// it at once each answer SSH with their own key and host key (OpenSSH verifies strictly), the
+// template's key no longer logs in, their disks are separate, the guest clock is stepped, and
+// the saved state is unchanged afterwards. A state damaged on purpose is detected and the run
+// boots cold instead, and saves a good state again.
+
+import Foundation
+import Testing
+
+extension EndToEnd {
+@Suite struct WarmStartTests {
+    /// A VM shape no other test uses, so this test owns its saved state.
+    static let memory = "1536M"
+
+    struct CacheEntry: Decodable {
+        var key: String
+        var image: String
+        var warmStates: [State]
+        struct State: Decodable { var key: String; var memoryMiB: Int; var user: String; var created: String }
+    }
+
+    func stateFolder() async throws -> (folder: URL, created: String)? {
+        let listed = try await Harness.podmanBootc(["cache", "list", "--format", "json"])
+        let entries = try JSONDecoder().decode([CacheEntry].self, from: Data(listed.stdout.utf8))
+        for entry in entries where entry.image == Harness.demoImage {
+            if let state = entry.warmStates.first(where: { $0.memoryMiB == 1536 && $0.user == "root" }) {
+                return (Harness.stateDir.appendingPathComponent("cache/\(entry.key)/warm/\(state.key)"), state.created)
+            }
+        }
+        return nil
+    }
+
+    func sha256(_ file: URL) async throws -> String {
+        String(try await Harness.run("/usr/bin/sha256sum", [file.path]).stdout.prefix(64))
+    }
+
+    func vmFolder(_ name: String) async throws -> URL {
+        let inspect = try await Harness.podmanBootc(["inspect", name])
+        struct Inspected: Decodable { var record: Record; struct Record: Decodable { var id: String } }
+        let id = try JSONDecoder().decode(Inspected.self, from: Data(inspect.stdout.utf8)).record.id
+        return Harness.stateDir.appendingPathComponent("vms/\(id)")
+    }
+
+    /// OpenSSH with StrictHostKeyChecking against a known_hosts line made from a pin file.
+    func openSSH(port: Int, key: URL, pin: URL, _ command: String) async throws -> Harness.Result {
+        let pinned = try String(contentsOf: pin, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let knownHosts = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-known-\(UUID().uuidString)")
+        try "[127.0.0.1]:\(port) ssh-ed25519 \(pinned)\n".write(to: knownHosts, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: knownHosts) }
+        return try await Harness.run("/usr/bin/ssh", ["-i", key.path, "-p", "\(port)", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                                                      "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts.path)",
+                                                      "-o", "HostKeyAlgorithms=ssh-ed25519", "root@127.0.0.1", command])
+    }
+
+    @Test func twoVMsFromOneTemplateThenADamagedState() async throws {
+        let warm = try await Harness.podmanBootc(["cache", "warm", "--memory", Self.memory, Harness.demoImage])
+        #expect(warm.status == 0, "stderr: \(warm.stderr)")
+        let (template, _) = try #require(try await stateFolder(), "cache warm left no state")
+        #expect(warm.stdout == template.lastPathComponent + "\n")
+        let stateBefore = try await sha256(template.appendingPathComponent("state.qemu"))
+        let diskBefore = try await sha256(template.appendingPathComponent("disk.qcow2"))
+        // A second `cache warm` finds the state ready and boots nothing.
+        let again = try await Harness.podmanBootc(["cache", "warm", "--memory", Self.memory, Harness.demoImage])
+        #expect(again.stdout == warm.stdout && again.status == 0)
+
+        let suffix = UUID().uuidString.prefix(4).lowercased()
+        let names = ["e2e-warm-a-\(suffix)", "e2e-warm-b-\(suffix)"]
+        let progress = ["PODMAN_BOOTC_PROGRESS": "always"]
+        async let startA = Harness.podmanBootc(["run", "-B", "--memory", Self.memory, "--name", names[0], Harness.demoImage], environment: progress)
+        async let startB = Harness.podmanBootc(["run", "-B", "--memory", Self.memory, "--name", names[1], Harness.demoImage], environment: progress)
+        let started = try await [startA, startB]
+        #expect(started.map(\.status) == [0, 0], "\(started.map(\.stderr))")
+        for result in started {
+            #expect(result.stderr.contains("Restoring VM") && !result.stderr.contains("Booting VM"), "restored, not booted: \(result.stderr)")
+        }
+
+        // Each VM: its own name, its own key and host key (verified strictly by OpenSSH).
+        var hostKeys: [String] = []
+        var clientKeys: [String] = []
+        for name in names {
+            let folder = try await vmFolder(name)
+            let record = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("vm.json"))) as? [String: Any]
+            let port = try #require(record?["sshPort"] as? Int)
+            let viaOpenSSH = try await openSSH(port: port, key: folder.appendingPathComponent("ssh/id_ed25519"),
+                                               pin: folder.appendingPathComponent("ssh/host_key"), "hostname; date +%s")
+            let lines = viaOpenSSH.stdout.split(separator: "\n")
+            #expect(lines.first.map(String.init) == name, "stderr: \(viaOpenSSH.stderr)")
+            // The guest clock was stepped to the host's, not left at the template's save time.
+            let guestClock = lines.count > 1 ? Double(lines[1]) ?? 0 : 0
+            #expect(abs(guestClock - Date().timeIntervalSince1970) < 60, "guest clock \(guestClock)")
+            // The template's key no longer logs in.
+            let templateKey = try await openSSH(port: port, key: template.appendingPathComponent("ssh/id_ed25519"),
+                                                pin: folder.appendingPathComponent("ssh/host_key"), "true")
+            #expect(templateKey.status == 255, "the template's key was refused")
+            hostKeys.append(try String(contentsOf: folder.appendingPathComponent("ssh/host_key"), encoding: .utf8))
+            clientKeys.append(try String(contentsOf: folder.appendingPathComponent("ssh/id_ed25519"), encoding: .utf8))
+        }
+        #expect(Set(hostKeys).count == 2 && Set(clientKeys).count == 2, "no two VMs share keys")
+        let templatePin = try String(contentsOf: template.appendingPathComponent("ssh/host_key"), encoding: .utf8)
+        #expect(!hostKeys.contains(templatePin))
+
+        // Separate disks: a file written in one is absent in the other.
+        #expect(try await Harness.podmanBootc(["ssh", names[0], "--", "sh", "-c", "echo a > /root/only-in-a && sync"]).status == 0)
+        #expect(try await Harness.podmanBootc(["ssh", names[1], "--", "test", "-e", "/root/only-in-a"]).status == 1)
+
+        // The template is unchanged by the VMs restored from it.
+        #expect(try await Harness.podmanBootc(["rm", "-f"] + names).status == 0)
+        #expect(try await sha256(template.appendingPathComponent("state.qemu")) == stateBefore)
+        #expect(try await sha256(template.appendingPathComponent("disk.qcow2")) == diskBefore)
+
+        // Damage the saved state (same size, 4 KiB of noise in the middle): never restored,
+        // the run boots cold, succeeds, and saves a good state again.
+        let stateFile = template.appendingPathComponent("state.qemu")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: stateFile.path)[.size] as? Int)
+        _ = try await Harness.run("/usr/bin/dd", ["if=/dev/urandom", "of=\(stateFile.path)", "bs=4096", "count=1",
+                                                  "seek=\(size / 8192)", "conv=notrunc", "status=none"])
+        let damaged = try await sha256(stateFile)
+        #expect(damaged != stateBefore)
+        let fallback = try await Harness.podmanBootc(["run", "--rm", "--memory", Self.memory, Harness.demoImage, "--", "echo", "ok"],
+                                                     environment: progress)
+        #expect(fallback.status == 0 && fallback.stdout == "ok\n", "stderr: \(fallback.stderr)")
+        #expect(fallback.stderr.contains("is unusable") && fallback.stderr.contains("booting cold"), "stderr: \(fallback.stderr)")
+        #expect(fallback.stderr.contains("Booting VM"))
+        let (resaved, _) = try #require(try await stateFolder(), "a new state was saved after the cold boot")
+        #expect(try await sha256(resaved.appendingPathComponent("state.qemu")) != damaged)
+    }
+}
+}
