@@ -39,6 +39,36 @@ import Testing
         try Golden.check(spec.render(), "domain-x86_64-cloudinit.xml")
     }
 
+    @Test func restoredVMWaitsForItsStateAndKeepsTheTemplatesLog() throws {
+        var spec = Self.spec(.x86_64, .tcg)
+        spec.uuid = "8a0f6c52-51c3-4c1b-9a43-0d1f1e7b2c11"
+        spec.incomingMigration = true
+        spec.appendConsoleLog = true
+        try Golden.check(spec.render(), "domain-x86_64-restore.xml")
+    }
+
+    /// The shape is what a saved state depends on: the machine, not the VM's name or files.
+    @Test func shapeIgnoresPerVMValuesOnly() {
+        let base = Self.spec(.x86_64, .tcg)
+        var other = base
+        other.name = "another-vm"
+        other.uuid = "8a0f6c52-51c3-4c1b-9a43-0d1f1e7b2c11"
+        other.disk = "/elsewhere/disk.qcow2"
+        other.consoleLog = "/elsewhere/console.log"
+        other.sshPort = 41000
+        other.forwards = [PortForward(parsing: "8080:80")!]
+        other.oemStrings = ["io.systemd.credential.binary:tmpfiles.extra=b3RoZXI="]
+        other.kernelArguments += ["systemd.hostname=another-vm"]
+        other.metadata = [("id", "ffff00000000")]
+        #expect(other.shapeXML == base.shapeXML)
+        var bigger = base
+        bigger.memoryMiB = 4096
+        #expect(bigger.shapeXML != base.shapeXML)
+        var moreArguments = base
+        moreArguments.kernelArguments += ["quiet"]
+        #expect(moreArguments.shapeXML != base.shapeXML)
+    }
+
     @Test func x86KVMUsesTheHostCPU() {
         let xml = Self.spec(.x86_64, .kvm).render()
         #expect(xml.hasPrefix("<domain type='kvm'"))
