@@ -227,7 +227,6 @@ struct RunCommand: AsyncParsableCommand {
             if let ready = vm.rootSession, record.sshUser == "root" {
                 // A restored VM: the session that gave it its identity serves the command.
                 first = ready
-                context.progress.stage("SSH ready")
             } else {
                 first = try await launcher.waitForSSH(vm, timeout: options.sshTimeout)
             }

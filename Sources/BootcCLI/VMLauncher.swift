@@ -109,7 +109,6 @@ struct VMLauncher: Sendable {
         }
         context.stages?.begin("install")
         let manifest = try await install(request, choices: options.disk)
-        context.stages?.begin("boot")
 
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: options.image, id: id)
@@ -162,6 +161,7 @@ struct VMLauncher: Sendable {
                     credentialNames: credentials.files.map(\.name), hasNVRAM: coldSpec.nvram != nil && coldSpec.kernel == nil)
             }
 
+            context.stages?.begin("boot")
             try await createOverlay(for: record, backingDisk: manifest.artifacts.disk)
             progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
             let domain = try await start(&record, connection: connection) { domainSpec($0, manifest: manifest, credentials: credentials) }
@@ -207,7 +207,6 @@ struct VMLauncher: Sendable {
             if let domain { try? domain.remove() }
             context.progress.notice("warm state \(state.key.prefix(12)) is unusable (\(error)); booting cold")
             warm.discard(state)
-            context.stages?.begin("boot")
             return nil
         }
     }

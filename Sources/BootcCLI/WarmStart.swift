@@ -214,7 +214,7 @@ struct WarmStart: Sendable {
     func giveIdentity(_ identity: VMIdentity, to vm: LaunchedVM, state: WarmStateManifest, timeout: Duration) async throws -> SSHSession {
         let files = store.files(state)
         let login = SSHLogin(user: "root", privateKey: files.clientKey, pin: HostKeyPin(file: files.pinnedHostKey))
-        let session = try await VMLauncher(context: context).waitForSSH(vm, timeout: timeout, login: login, announce: false)
+        let session = try await VMLauncher(context: context).waitForSSH(vm, timeout: timeout, login: login)
         context.logger.debug("restore: logged in with the template's key")
         let now = Date().timeIntervalSince1970
         let input = [identity.name, String(format: "%.6f", now), identity.user.name, identity.authorizedKeyLine,

@@ -94,7 +94,8 @@ extension EndToEnd {
 
     @Test func ctrlCRemovesARmVM() async throws {
         let before = try await Snapshot.take()
-        let status = try await Harness.podmanBootcInterrupted(["run", "--rm", image, "--", "true"]) { stderr, pid in
+        // --cold: the interrupt lands in a real boot, the longest stage.
+        let status = try await Harness.podmanBootcInterrupted(["run", "--rm", "--cold", image, "--", "true"]) { stderr, pid in
             let waiting = await Harness.waitUntil(timeout: 120) { stderr().contains("Waiting for SSH") }
             #expect(waiting)
             kill(pid, SIGINT)
