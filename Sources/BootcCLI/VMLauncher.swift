@@ -197,6 +197,10 @@ struct VMLauncher: Sendable {
             }
             domain = started
             step("domain started")
+            // An interrupt until the VM is handed over removes it, kept VM or not (as on a cold boot).
+            let restoring = record
+            let interrupted = InterruptCleanup.shared.register { VMLauncher.remove(restoring, domain: started, store: vms) }
+            defer { InterruptCleanup.shared.discard(interrupted) }
             try await warm.load(state, into: started)
             step("state loaded and checked, guest running")
             var vm = LaunchedVM(record: record, domain: started, privateKey: vms.privateKey(record.id), consoleLog: vms.consoleLog(record.id))

@@ -101,16 +101,16 @@ struct WarmStart: Sendable {
                     defer { close(fd) }
                     do {
                         try domain.saveMachineState(to: fd)
-                        // The disk must be copied before the guest writes to it again.
+                        // The disks must be copied before the guest writes to them again.
                         try Self.copy(vms.overlay(id), to: partial.disk, mode: 0o444)
+                        if pending.hasNVRAM {
+                            try Self.copy(vms.folder(id).appendingPathComponent("efivars.fd"), to: partial.nvram, mode: 0o600)
+                        }
                     } catch {
                         try? domain.resumeGuest()
                         throw error
                     }
                     try domain.resumeGuest()
-                }
-                if pending.hasNVRAM {
-                    try Self.copy(vms.folder(id).appendingPathComponent("efivars.fd"), to: partial.nvram, mode: 0o600)
                 }
                 try Self.copy(vms.privateKey(id), to: partial.clientKey, mode: 0o600)
                 try Self.copy(vms.pinnedHostKey(id), to: partial.pinnedHostKey, mode: 0o600)
