@@ -88,11 +88,16 @@ public struct DiskCache: Sendable {
 
     /// Removes partial folders left by installs whose process is gone (killed mid-install).
     public func removeAbandonedPartials() {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        for name in names where name.hasPrefix(Self.partialPrefix) {
+        Self.removeAbandonedPartials(in: directory)
+    }
+
+    /// Removes `.partial-<key>-<pid>` folders in `folder` whose process is gone.
+    static func removeAbandonedPartials(in folder: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in names where name.hasPrefix(partialPrefix) {
             guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
             }
         }
     }

@@ -111,7 +111,7 @@ public enum WarmStateLookup: Sendable, Equatable {
 public struct WarmStateStore: Sendable {
     public let cache: DiskCache
     static let manifestName = "manifest.json"
-    static let partialPrefix = ".partial-"
+    static let partialPrefix = DiskCache.partialPrefix
 
     public init(cache: DiskCache) { self.cache = cache }
 
@@ -239,14 +239,7 @@ public struct WarmStateStore: Sendable {
 
     /// Partial folders whose writer is gone (killed mid-save).
     public func removeAbandonedPartials(diskKey: String) {
-        let dir = directory(diskKey: diskKey)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        for name in names where name.hasPrefix(Self.partialPrefix) {
-            guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileManager.default.removeItem(at: dir.appendingPathComponent(name))
-            }
-        }
+        DiskCache.removeAbandonedPartials(in: directory(diskKey: diskKey))
     }
 
     private static let decoder: JSONDecoder = {
