@@ -98,6 +98,7 @@ extension EndToEnd {
         let status = try await Harness.podmanBootcInterrupted(["run", "--rm", "--cold", image, "--", "true"]) { stderr, pid in
             let waiting = await Harness.waitUntil(timeout: 120) { stderr().contains("Waiting for SSH") }
             #expect(waiting)
+            #expect(stderr().contains("Booting VM") && !stderr().contains("Restoring VM"), "--cold boots: \(stderr())")
             kill(pid, SIGINT)
         }
         #expect(status == 130)
