@@ -106,7 +106,7 @@ final class CIRun: @unchecked Sendable {
         // Whatever else the run had in flight (a mounted image, a --rm VM) is undone too.
         InterruptCleanup.shared.runAll()
         writeReports(outcome: .timedOut, exitCode: ExitStatus.timeout, message: message)
-        exit(ExitStatus.timeout)
+        exitNow(ExitStatus.timeout)
     }
 
     /// Copies the artifacts and logs out of a VM whose command has ended (passed or not).

@@ -62,6 +62,14 @@ final class InterruptCleanup: Sendable {
             FileHandle.standardError.write(Data("\ninterrupted: cleaning up\n".utf8))
         }
         runAll()
-        exit(128 + signalNumber)
+        exitNow(128 + signalNumber)
     }
+}
+
+/// Ends the process from a thread other than the one running the command. `_exit`, not
+/// `exit`: exit's handlers (OpenSSL's cleanup among them) would tear down libraries the other
+/// thread may still be using; that crashed a --timeout run whose SSH session was closing.
+func exitNow(_ status: Int32) -> Never {
+    fflush(nil)
+    _exit(status)
 }
