@@ -38,7 +38,7 @@ struct CacheWarm: AsyncParsableCommand {
         guard let size = ByteSize(parsing: memory), size >= .mebibytes(256) else {
             throw ValidationError("--memory \(memory.debugDescription) is not a size of at least 256M (e.g. 2G, 4096M)")
         }
-        if GuestUser(user) == nil { throw ValidationError("--user \(user.debugDescription) is not a user name") }
+        if GuestUser(user) == nil { throw ValidationError(GuestUser.invalidNameMessage(user)) }
         if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
         _ = try Accelerator.override(accel)
     }
@@ -73,6 +73,12 @@ struct CacheWarm: AsyncParsableCommand {
             throw WarmStartError(reason: "the running state of \(reference) was not saved (see the warning above)")
         }
         print(pending.inputs.key)
+    }
+}
+
+extension GuestUser {
+    static func invalidNameMessage(_ name: String) -> String {
+        "--user \(name.debugDescription) is not a user name: lower-case letters, digits, _ and -, starting with a letter or _, at most 32 characters"
     }
 }
 

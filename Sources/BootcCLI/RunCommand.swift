@@ -115,16 +115,11 @@ struct RunCommand: AsyncParsableCommand {
         for spec in artifact where ArtifactSpec(spec) == nil {
             throw ValidationError("--artifact \(spec.debugDescription) is not GUEST_PATH[:HOST_DIR] with an absolute guest path (e.g. /var/log/app.log:out)")
         }
-        if (!artifact.isEmpty) && command.isEmpty { throw ValidationError("--artifact needs a command: they are copied after it ends") }
-        if let timeout, DurationParser.parse(timeout) == nil { throw ValidationError("--timeout \(timeout.debugDescription) is not a duration (e.g. 90s, 10m)") }
-        for spec in artifact where ArtifactSpec(spec) == nil {
-            throw ValidationError("--artifact \(spec.debugDescription) is not GUEST_PATH[:HOST_DIR] with an absolute guest path (e.g. /var/log/app.log:out)")
-        }
         if !artifact.isEmpty && command.isEmpty { throw ValidationError("--artifact needs a command: artifacts are copied after it ends") }
         if DurationParser.parse(sshTimeout) == nil { throw ValidationError("--ssh-timeout \(sshTimeout.debugDescription) is not a duration (e.g. 300s, 5m)") }
         _ = try acceleratorOverride()
         if GuestUser(user) == nil {
-            throw ValidationError("--user \(user.debugDescription) is not a user name: lower-case letters, digits, _ and -, starting with a letter or _, at most 32 characters")
+            throw ValidationError(GuestUser.invalidNameMessage(user))
         }
         for spec in publish where PortForward(parsing: spec) == nil {
             throw ValidationError("--publish \(spec.debugDescription) is not [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp] with an IPv4 HOST_IP (e.g. 8080:80)")
