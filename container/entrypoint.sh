@@ -11,6 +11,8 @@ mkdir -p /cache /run/libvirt /var/log/libvirt /var/lib/libvirt/qemu
 # A container killed mid-run and started again leaves pid files and sockets in /run; the
 # folders of its --rm VMs in /cache are swept by podman-bootc itself (their owner is gone).
 rm -f /run/libvirtd.pid /run/virtlogd.pid /run/libvirt/libvirt-sock* /run/libvirt/virtlogd-sock 2>/dev/null || true
+# No udev in a container: /dev/kvm arrives as the host had it (often 0600 root).
+/usr/share/podman-bootc/kvm-permissions.sh || true
 virtlogd -d
 libvirtd -d
 i=0

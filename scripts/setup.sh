@@ -53,6 +53,11 @@ if [ ! -d /run/systemd/system ] && { [ ! -f "$conf" ] || [ "$(cat "$conf")" != "
   printf '%s\n' "$want" > "$conf"
 fi
 
+# /dev/kvm: without udev (containers, CI runners, hosts whose PID 1 is not systemd) the device
+# stays 0600 root and libvirtd re-probes QEMU at every VM start (about a minute each). Apply
+# what Debian's udev rule would (GROUP="kvm", MODE="0660"); scripts/kvm-permissions.sh says so.
+"$(dirname "$0")/kvm-permissions.sh"
+
 # libvirt: through systemd when it runs, else start the daemons ourselves.
 if [ -d /run/systemd/system ]; then
   systemctl start virtlogd.socket libvirtd.socket libvirtd.service >/dev/null 2>&1 || true

@@ -116,21 +116,26 @@ final class CIRun: @unchecked Sendable {
         timer.begin("artifacts")
         for artifact in options.artifacts {
             do {
-                let copied = try await Blocking.run { try session.download(artifact.guestPath, into: artifact.hostFolder) }
-                collected.withLock { $0.artifacts.append(copied.path) }
+                let copied = try await Blocking.run {
+                    let folder = try ConfinedFolder(creating: artifact.hostFolder.path, mode: StateAccess.userMode(0o755))
+                    return try session.download(artifact.guestPath, into: folder)
+                }
+                if copied.skippedLinks > 0 {
+                    progress.notice("note: \(copied.skippedLinks) symbolic link(s) inside \(artifact.guestPath) were not copied (links are never followed)")
+                }
+                collected.withLock { $0.artifacts.append(copied.local.path) }
             } catch {
                 progress.notice("warning: artifact \(artifact.guestPath) was not copied: \(error)")
             }
         }
         guard let folder = options.logsFolder else { return }
         if let log = currentVM?.consoleLog { saveConsoleLog(log) }
-        let journal = folder.appendingPathComponent("journal.txt")
         do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let fd = open(journal.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: journal.path]) }
-            defer { close(fd) }
-            let streams = LocalStreams(input: -1, output: fd, error: fd)
+            let journal = try await Blocking.run {
+                try ConfinedFolder(creating: folder.path, mode: StateAccess.userMode(0o755))
+                    .createFile("journal.txt", mode: StateAccess.userMode(0o644), replacing: true)
+            }
+            let streams = LocalStreams(input: -1, output: journal.fd, error: journal.fd)
             _ = try await Blocking.run { try session.execute("journalctl -b --no-pager", streams: streams) }
             collected.withLock { $0.logs.append(journal.path) }
         } catch {
@@ -141,14 +146,22 @@ final class CIRun: @unchecked Sendable {
     /// The VM's serial console log into --logs (also when the VM never answered SSH).
     func saveConsoleLog(_ log: URL) {
         guard let folder = options.logsFolder else { return }
-        let target = folder.appendingPathComponent("console.log")
         do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try? FileManager.default.removeItem(at: target)
-            try FileManager.default.copyItem(at: log, to: target)
+            let source = open(log.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard source >= 0 else { throw ConfinedPathError(path: log.path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
+            defer { close(source) }
+            let target = try ConfinedFolder(creating: folder.path, mode: StateAccess.userMode(0o755))
+                .createFile("console.log", mode: StateAccess.userMode(0o644), replacing: true)
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let count = read(source, &buffer, buffer.count)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                try buffer.withUnsafeBytes { try target.write(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+            }
             collected.withLock { $0.logs.append(target.path) }
         } catch {
-            FileHandle.standardError.write(Data("warning: the console log was not saved: \(error.localizedDescription)\n".utf8))
+            FileHandle.standardError.write(Data("warning: the console log was not saved: \(error)\n".utf8))
         }
     }
 
@@ -170,8 +183,10 @@ final class CIRun: @unchecked Sendable {
                                seconds: timer.seconds, stages: timer.finish(), artifacts: files.artifacts, logs: files.logs)
         if let file = options.reportFile {
             do {
-                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data(JUnitReport.render(report).utf8).write(to: file, options: .atomic)
+                try StateAccess.withUserUmask {
+                    try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try Data(JUnitReport.render(report).utf8).write(to: file, options: .atomic)
+                }
             } catch {
                 FileHandle.standardError.write(Data("warning: the report \(file.path) was not written: \(error.localizedDescription)\n".utf8))
             }

@@ -46,6 +46,7 @@ struct CacheWarm: AsyncParsableCommand {
     func run() async throws {
         let context = CommandContext.live(options: global, quiet: quiet)
         InterruptCleanup.shared.install()
+        context.warnIfKVMDeviceUnusable(libvirtURI: global.libvirtURI)
         let source = ImageSource.resolve(image, config: config)
         let reference = try await ImageBuilder(context: context).prepare(source)
         var options = LaunchOptions(

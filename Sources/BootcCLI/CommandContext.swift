@@ -27,6 +27,14 @@ struct CommandContext: Sendable {
         let progress = progress
         return try await podman.findImage(reference, copyingFrom: userStorage) { progress.notice($0) }
     }
+    /// Says once, before a VM starts on the system daemon, when /dev/kvm is left as a host
+    /// without udev leaves it (libvirtd then takes about a minute per VM start).
+    func warnIfKVMDeviceUnusable(libvirtURI: String?) {
+        let uri = libvirtURI ?? environment["LIBVIRT_DEFAULT_URI"] ?? (geteuid() == 0 ? "qemu:///system" : "qemu:///session")
+        guard uri.hasPrefix("qemu:///system"), let line = KVMDeviceAccess.warning(KVMDeviceAccess.facts()) else { return }
+        progress.notice(line)
+    }
+
     static func live(options: GlobalOptions, quiet: Bool) -> CommandContext {
         var logger = Logger(label: "podman-bootc") { label in
             var handler = StreamLogHandler.standardError(label: label)

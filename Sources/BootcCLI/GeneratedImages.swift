@@ -3,6 +3,7 @@
 
 import BootcCore
 import Foundation
+import Host
 import Invariance
 import Layers
 
@@ -15,7 +16,7 @@ enum GeneratedImages {
             throw LayersError.problems([error])
         }
         do {
-            try project.write(try project.generateAll())
+            try StateAccess.withUserUmask { try project.write(try project.generateAll()) }
         } catch let invalid as ProjectInvalid {
             throw LayersError.problems(invalid.problems)
         }

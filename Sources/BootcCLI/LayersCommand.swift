@@ -5,6 +5,7 @@
 import ArgumentParser
 import BootcCore
 import Foundation
+import Host
 import Layers
 
 struct LayersCommand: ParsableCommand {
@@ -80,7 +81,7 @@ struct LayersGenerate: ParsableCommand {
             throw LayersError.problems(invalid.problems)
         }
         do {
-            for file in try loaded.write(generated) {
+            for file in try StateAccess.withUserUmask({ try loaded.write(generated) }) {
                 FileHandle.standardError.write(Data("generated \(file.path)\n".utf8))
             }
         } catch {
@@ -196,8 +197,10 @@ struct LayersNew: ParsableCommand {
 
             """
         do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try text.write(to: folder.appendingPathComponent("layer.yml"), atomically: true, encoding: .utf8)
+            try StateAccess.withUserUmask {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try text.write(to: folder.appendingPathComponent("layer.yml"), atomically: true, encoding: .utf8)
+            }
         } catch {
             throw LayersError.internalError("cannot create \(folder.path): \(error.localizedDescription)")
         }

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import BootcCore
+import Host
 import Foundation
 
 public struct PodmanBootc: AsyncParsableCommand {
@@ -16,6 +17,7 @@ public struct PodmanBootc: AsyncParsableCommand {
 
     /// Parses, runs, and exits: `Error: ...` once on stderr and the documented exit code.
     public static func runAndExit() async -> Never {
+        StateAccess.restrictUmask()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

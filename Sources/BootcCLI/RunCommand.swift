@@ -176,6 +176,7 @@ struct RunCommand: AsyncParsableCommand {
             try await printDryRun(ImageBuilder(context: context).plan(source), source: source, launcher: VMLauncher(context: context), context: context)
             return
         }
+        context.warnIfKVMDeviceUnusable(libvirtURI: global.libvirtURI)
         let ci = CIRun(options: CIRun.Options(
             image: image, command: command, timeout: timeout.flatMap(DurationParser.parse),
             artifacts: artifact.compactMap { ArtifactSpec($0) }, logsFolder: logs.map { URL(fileURLWithPath: $0).standardizedFileURL },

@@ -77,6 +77,7 @@ struct StartCommand: AsyncParsableCommand {
                let cached = DiskCache(directory: context.locations.diskCache).lookup(key) {
                 try await VMLauncher(context: context).createOverlay(for: record, backingDisk: cached.artifacts.disk)
             }
+            context.warnIfKVMDeviceUnusable(libvirtURI: global.libvirtURI ?? record.libvirtURI)
             context.progress.stage("Starting VM \(record.name)")
             record = try await startOnFreePort(record, domain: domain, connection: runtime.connection, store: context.vms)
         }

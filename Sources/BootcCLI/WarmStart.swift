@@ -114,15 +114,12 @@ struct WarmStart: Sendable {
                 }
                 try Self.copy(vms.privateKey(id), to: partial.clientKey, mode: 0o600)
                 try Self.copy(vms.pinnedHostKey(id), to: partial.pinnedHostKey, mode: 0o600)
-                for name in pending.credentialNames {
-                    try Self.copy(vms.credentialFile(id, name: name), to: partial.credential(name), mode: 0o600)
-                }
-                try? Self.copy(vm.consoleLog, to: partial.consoleLog, mode: 0o644)
+                try? Self.copy(vm.consoleLog, to: partial.consoleLog, mode: StateAccess.privateFile)
                 let checksum = try await Blocking.run { try WarmStateStore.checksum(of: partial.state) }
                 try store.commit(partial, manifest: WarmStateManifest(
                     inputs: inputs, stateBytes: checksum.bytes, stateSHA256: checksum.sha256, templateName: vm.record.name,
                     kernelArguments: pending.kernelArguments, oemStrings: pending.oemStrings,
-                    credentialNames: pending.credentialNames, hasNVRAM: pending.hasNVRAM, created: Date()))
+                    credentialNames: [], hasNVRAM: pending.hasNVRAM, created: Date()))
                 context.logger.info("saved warm state \(inputs.key) (\(checksum.bytes) bytes)")
                 return true
             } catch {
@@ -138,41 +135,29 @@ struct WarmStart: Sendable {
     // MARK: Restore
 
     /// The domain of a VM restored from `state`: same machine as the template, the VM's own
-    /// name, disk, console log and ports, and QEMU waiting for the state.
+    /// name, disk, console log, ports and credentials (never the template's secrets: the guest
+    /// read its credentials at boot, so these only matter if it reads them again), and QEMU
+    /// waiting for the state.
     func restoreSpec(_ state: WarmStateManifest, coldSpec: DomainSpec, record: VMRecord) -> DomainSpec {
         var spec = coldSpec
         spec.kernelArguments = state.kernelArguments
-        spec.oemStrings = state.oemStrings
-        spec.firmwareCredentials = state.credentialNames.map {
-            FirmwareCredentialFile(name: $0, file: warmCredential(record.id, name: $0).path)
-        }
         spec.incomingMigration = true
         spec.appendConsoleLog = true
         return spec
     }
 
-    func warmCredential(_ id: String, name: String) -> URL {
-        context.vms.folder(id).appendingPathComponent("warm-credentials").appendingPathComponent(name)
-    }
-
     /// Lays out a restored VM's files: its overlay over the template's disk, copies of the
-    /// template's credentials and UEFI variables (QEMU reopens them), the template's boot log.
+    /// template's UEFI variables (QEMU reopens them), the template's boot log.
     func prepareFiles(for record: VMRecord, from state: WarmStateManifest) async throws {
         let files = store.files(state)
         let vms = context.vms
         let overlay = vms.overlay(record.id).path
         try? FileManager.default.removeItem(atPath: overlay)
         try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", files.disk.path, overlay])
-        let credentials = vms.folder(record.id).appendingPathComponent("warm-credentials")
-        try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
-        chmod(credentials.path, 0o755)
-        for name in state.credentialNames {
-            try Self.copy(files.credential(name), to: warmCredential(record.id, name: name), mode: 0o600)
-        }
         if state.hasNVRAM {
             try Self.copy(files.nvram, to: vms.folder(record.id).appendingPathComponent("efivars.fd"), mode: 0o600)
         }
-        if (try? Self.copy(files.consoleLog, to: vms.consoleLog(record.id), mode: 0o644)) == nil {
+        if (try? Self.copy(files.consoleLog, to: vms.consoleLog(record.id), mode: StateAccess.privateFile)) == nil {
             _ = FileManager.default.createFile(atPath: vms.consoleLog(record.id).path, contents: nil)
         }
     }
@@ -237,6 +222,12 @@ struct WarmStart: Sendable {
         umask 077
         rm -f /etc/ssh/ssh_host_ed25519_key
         while IFS= read -r line; do printf '%s\\n' "$line"; done > /etc/ssh/ssh_host_ed25519_key
+        # The template's host key credential, still in this boot's credentials, becomes this VM's.
+        cred=/run/credentials/@system/\(SystemdCredentials.hostKeyName)
+        if [ -f "$cred" ] && mount -o remount,rw /run/credentials/@system 2>/dev/null; then
+          while IFS= read -r line; do printf '%s\\n' "$line"; done < /etc/ssh/ssh_host_ed25519_key > "$cred" || true
+          mount -o remount,ro /run/credentials/@system 2>/dev/null || true
+        fi
         umask 022
         printf '%s\\n' "$hostpub" > /etc/ssh/ssh_host_ed25519_key.pub
         umask 077

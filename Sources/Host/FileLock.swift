@@ -8,7 +8,7 @@ public final class FileLock {
     /// Blocks until the lock at `path` is ours. The kernel releases it if we are killed,
     /// so a crashed install never leaves a lock behind.
     public init(path: String) throws {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
         while flock(fd, LOCK_EX) != 0 {
             guard errno == EINTR else {
@@ -22,7 +22,7 @@ public final class FileLock {
 
     /// The lock at `path` if it is free now, else nil (someone else holds it).
     public static func ifAvailable(path: String) throws -> FileLock? {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)

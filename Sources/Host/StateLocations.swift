@@ -27,12 +27,13 @@ public struct StateLocations: Sendable {
     public var vms: URL { root.appendingPathComponent("vms") }
     public func vm(_ id: String) -> URL { vms.appendingPathComponent(id) }
 
-    /// Creates the folders, world-traversable (0755) so QEMU's user reaches the files libvirt
-    /// labels for it; secrets live in 0700 subfolders.
+    /// Creates the folders, traversable but not listable (0711) so QEMU's user reaches the
+    /// files libvirt labels for it and nobody else finds anything; secrets live in 0700 subfolders.
     public func prepare() throws {
         for dir in [root, diskCache, vms] {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            chmod(dir.path, 0o755)
+            chmod(dir.path, StateAccess.passThroughFolder)
         }
+        StateAccess.tighten(root)
     }
 }

@@ -25,7 +25,7 @@ public struct VMStore: Sendable {
     public func writeCredential(_ id: String, name: String, value: Data) throws {
         let url = credentialFile(id, name: name)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        chmod(url.deletingLastPathComponent().path, 0o755)
+        chmod(url.deletingLastPathComponent().path, StateAccess.passThroughFolder)
         let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path]) }
         defer { close(fd) }
@@ -33,13 +33,13 @@ public struct VMStore: Sendable {
         guard written == value.count else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
     }
 
-    /// Creates the VM's folder (0755: QEMU's user reads the overlay and console log through it)
+    /// Creates the VM's folder (0711: QEMU's user reaches the overlay and console log through it)
     /// and its private ssh/ folder (0700).
     public func create(_ record: VMRecord) throws {
         let dir = folder(record.id)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("ssh"), withIntermediateDirectories: true)
-        chmod(dir.path, 0o755)
-        chmod(dir.appendingPathComponent("ssh").path, 0o700)
+        chmod(dir.path, StateAccess.passThroughFolder)
+        chmod(dir.appendingPathComponent("ssh").path, StateAccess.privateFolder)
         try save(record)
     }
 

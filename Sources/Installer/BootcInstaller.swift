@@ -94,7 +94,7 @@ public struct BootcInstaller: Sendable {
                                                                     diskFileName: disk.lastPathComponent, options: options))
         let result = try await runner.run(argv, stderr: .passThrough)
         guard result.status == 0 else { throw BootcInstallerError.failed(status: result.status) }
-        chmod(disk.path, 0o644)
+        chmod(disk.path, StateAccess.privateFile)
         return disk
     }
 }

@@ -64,7 +64,7 @@ public struct CloudInitSeed: Sendable {
         for file in files { try file.data.write(to: stage.appendingPathComponent(file.name)) }
         try await runner.check(["xorriso", "-as", "mkisofs", "-quiet", "-output", partial.path, "-volid", "cidata",
                                 "-joliet", "-rock", stage.path])
-        chmod(partial.path, 0o644)
+        chmod(partial.path, StateAccess.privateFile)
         guard rename(partial.path, iso.path) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: iso.path]) }
         return iso
     }

@@ -79,9 +79,9 @@ public struct DirectInstaller: Sendable {
             try FileManager.default.copyItem(at: initrd, to: copy)
             initrdCopy = copy
         }
-        // QEMU runs as another user under qemu:///system and only reads these.
+        // Private: libvirt gives them to QEMU's user while a VM uses them.
         for file in [disk, kernelCopy] + (initrdCopy.map { [$0] } ?? []) {
-            chmod(file.path, 0o644)
+            chmod(file.path, StateAccess.privateFile)
         }
         let artifacts = BootArtifacts(method: .directKernel, disk: disk.path, kernel: kernelCopy.path, initrd: initrdCopy?.path,
                                       kernelArguments: layout.kernelArguments + extraKernelArguments)

@@ -63,7 +63,7 @@ public struct DiskCache: Sendable {
         let url = directory.appendingPathComponent("\(Self.partialPrefix)\(key)-\(getpid())")
         try? FileManager.default.removeItem(at: url)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        chmod(url.path, 0o755)
+        chmod(url.path, StateAccess.passThroughFolder)
         return url
     }
 
@@ -78,7 +78,7 @@ public struct DiskCache: Sendable {
         DiskKeyAttribute.write(key, to: manifest.artifacts.disk)
         let manifestURL = partial.appendingPathComponent(Self.manifestName)
         try encoder.encode(inPlace).write(to: manifestURL)
-        chmod(manifestURL.path, 0o644)
+        chmod(manifestURL.path, StateAccess.privateFile)
         let final = entry(for: key)
         try? FileManager.default.removeItem(at: final)
         guard rename(partial.path, final.path) == 0 else {

@@ -171,7 +171,7 @@ public struct WarmStateStore: Sendable {
     public func lockIfAvailable(_ key: String, diskKey: String) throws -> FileLock? {
         let dir = directory(diskKey: diskKey)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        chmod(dir.path, 0o755)
+        chmod(dir.path, StateAccess.passThroughFolder)
         return try FileLock.ifAvailable(path: dir.appendingPathComponent(".\(key).lock").path)
     }
 
@@ -188,7 +188,7 @@ public struct WarmStateStore: Sendable {
         return (bytes, hasher.finalize().hexString)
     }
 
-    /// A fresh folder to save a state in (0755 so QEMU's user reaches the disk; ssh/ 0700),
+    /// A fresh folder to save a state in (0711 so QEMU's user reaches the disk; ssh/ 0700),
     /// named after this process so a later run can tell whether its writer is alive.
     public func makePartial(_ key: String, diskKey: String) throws -> Files {
         removeAbandonedPartials(diskKey: diskKey)
@@ -197,9 +197,9 @@ public struct WarmStateStore: Sendable {
         for sub in ["ssh", "credentials"] {
             try FileManager.default.createDirectory(at: url.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
-        chmod(url.path, 0o755)
-        chmod(url.appendingPathComponent("ssh").path, 0o700)
-        chmod(url.appendingPathComponent("credentials").path, 0o755)
+        chmod(url.path, StateAccess.passThroughFolder)
+        chmod(url.appendingPathComponent("ssh").path, StateAccess.privateFolder)
+        chmod(url.appendingPathComponent("credentials").path, StateAccess.passThroughFolder)
         return Files(folder: url)
     }
 
