@@ -73,6 +73,12 @@ struct LayersGenerate: ParsableCommand {
     @OptionGroup var project: ProjectOptions
     @Option(help: "Use this tag wherever images.yml says tag: auto.") var tag: String?
 
+    func validate() throws {
+        if let tag, !Project.isTag(tag) {
+            throw ValidationError("--tag \(tag.debugDescription) is not a tag: letters, digits, _, . and - (at most 128, not starting with . or -)")
+        }
+    }
+
     func run() throws {
         var loaded = try project.load()
         loaded.tagOverride = tag

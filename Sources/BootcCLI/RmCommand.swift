@@ -28,7 +28,7 @@ struct RmCommand: AsyncParsableCommand {
         let context = CommandContext.live(options: global, quiet: true)
         let store = context.vms
         let resolver = VMResolver(store: store)
-        var failures: [String] = []
+        var failures: [Int32] = []
         let records: [Result<VMRecord, Error>] = all ? store.all().map { .success($0) } : vms.map { query in Result { try resolver.resolve(query) } }
         for entry in records {
             do {
@@ -38,10 +38,11 @@ struct RmCommand: AsyncParsableCommand {
                 try await Blocking.run { try store.removeVM(runtime) }
                 print(record.name)
             } catch {
-                failures.append("\(error)")
+                failures.append((error as? any ToolError)?.exitCode ?? ExitStatus.toolFailure)
                 FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
             }
         }
-        if !failures.isEmpty { throw ExitCode(ExitStatus.toolFailure) }
+        // One kind of failure keeps its code (127: every VM named is unknown); a mix is 125.
+        if let first = failures.first { throw ExitCode(failures.allSatisfy { $0 == first } ? first : ExitStatus.toolFailure) }
     }
 }

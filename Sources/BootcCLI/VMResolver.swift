@@ -20,7 +20,10 @@ enum VMLookupError: ToolError {
     var description: String {
         switch self {
         case .notFound(let query):
-            return "no VM named \(query) or with an ID starting with it; see `podman-bootc list -a`"
+            if query.count < VMResolver.minimumPrefix {
+                return "no VM named \(query.debugDescription) (an ID prefix needs at least \(VMResolver.minimumPrefix) characters); see `podman-bootc list -a`"
+            }
+            return "no VM named \(query.debugDescription) or with an ID starting with it; see `podman-bootc list -a`"
         case .ambiguous(let query, let matches):
             return "\(query) matches several VMs (\(matches.joined(separator: ", "))); give more of the ID or the full name"
         case .noVMs:
@@ -32,10 +35,16 @@ enum VMLookupError: ToolError {
 struct VMResolver {
     let store: VMStore
 
-    /// A full name wins over an ID prefix; a prefix must match exactly one VM.
+    /// The shortest ID prefix taken: "" or "a" must never pick a VM to remove.
+    static let minimumPrefix = 3
+
+    /// A full name wins over an ID prefix; a prefix (at least `minimumPrefix` characters)
+    /// must match exactly one VM.
     func resolve(_ query: String) throws -> VMRecord {
+        guard !query.isEmpty, !query.contains("\0") else { throw VMLookupError.notFound(query) }
         let all = store.all()
         if let byName = all.first(where: { $0.name == query }) { return byName }
+        guard query.count >= Self.minimumPrefix else { throw VMLookupError.notFound(query) }
         let byID = all.filter { $0.id.hasPrefix(query.lowercased()) }
         switch byID.count {
         case 1: return byID[0]

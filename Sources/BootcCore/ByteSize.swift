@@ -9,11 +9,16 @@ public struct ByteSize: Hashable, Comparable, Codable, Sendable, CustomStringCon
     public static func mebibytes(_ n: UInt64) -> ByteSize { ByteSize(bytes: n << 20) }
     public static func gibibytes(_ n: UInt64) -> ByteSize { ByteSize(bytes: n << 30) }
 
+    /// The largest size accepted anywhere (disks, memory): 1 PiB, far below where sizes
+    /// doubled, rounded or passed to off_t could overflow.
+    public static let maximum = ByteSize(bytes: 1 << 50)
+
     /// Parses "10G", "10GiB", "512M", "4096K" or plain bytes. Suffixes are powers of 1024.
+    /// Digits are ASCII only; nil above `maximum`.
     public init?(parsing text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let digits = trimmed.prefix(while: \.isNumber)
-        guard !digits.isEmpty, let value = UInt64(digits) else { return nil }
+        let digits = trimmed.prefix(while: { $0.isASCII && $0.isNumber })
+        guard !digits.isEmpty, digits.count <= 20, let value = UInt64(digits) else { return nil }
         var unit = trimmed.dropFirst(digits.count)
         if unit.hasSuffix("IB") { unit = unit.dropLast(2) } else if unit.hasSuffix("B") { unit = unit.dropLast() }
         let shift: UInt64
@@ -26,7 +31,7 @@ public struct ByteSize: Hashable, Comparable, Codable, Sendable, CustomStringCon
         default: return nil
         }
         let (result, overflow) = value.multipliedReportingOverflow(by: 1 << shift)
-        guard !overflow else { return nil }
+        guard !overflow, result <= Self.maximum.bytes else { return nil }
         self.bytes = result
     }
 
@@ -34,7 +39,9 @@ public struct ByteSize: Hashable, Comparable, Codable, Sendable, CustomStringCon
 
     /// Rounds up to a multiple of `alignment` bytes.
     public func roundedUp(to alignment: UInt64) -> ByteSize {
-        ByteSize(bytes: (bytes + alignment - 1) / alignment * alignment)
+        let (sum, overflow) = bytes.addingReportingOverflow(alignment - 1)
+        guard !overflow else { return ByteSize(bytes: UInt64.max / alignment * alignment) }
+        return ByteSize(bytes: sum / alignment * alignment)
     }
 
     public static func < (lhs: ByteSize, rhs: ByteSize) -> Bool { lhs.bytes < rhs.bytes }

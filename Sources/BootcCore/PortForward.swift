@@ -32,15 +32,26 @@ public struct PortForward: Codable, Sendable, Equatable, CustomStringConvertible
         case 3: (address, host, guest) = (parts[0], parts[1], parts[2])
         default: return nil
         }
-        guard let hostPort = Int(host), let guestPort = Int(guest), (1...65535).contains(hostPort), (1...65535).contains(guestPort),
-              Self.isIPv4(address) else { return nil }
+        guard let hostPort = Self.port(host), let guestPort = Self.port(guest), Self.isIPv4(address) else { return nil }
         self.init(hostAddress: address, hostPort: hostPort, guestPort: guestPort, proto: proto)
+    }
+
+    /// 1-65535 written as plain ASCII digits ("+80", "٨٠" and "080000" are not ports).
+    static func port(_ text: String) -> Int? {
+        guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+              let value = Int(text), (1...65535).contains(value) else { return nil }
+        return value
+    }
+
+    /// Whether a decoded forward (from a VM record someone may have edited) is one we could have made.
+    public var isValid: Bool {
+        (1...65535).contains(hostPort) && (1...65535).contains(guestPort) && Self.isIPv4(hostAddress)
     }
 
     /// Dotted-quad IPv4 only: QEMU's user networking forwards IPv4.
     static func isIPv4(_ text: String) -> Bool {
         let octets = text.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
+        return octets.count == 4 && octets.allSatisfy { $0.count <= 3 && $0.utf8.allSatisfy({ (0x30...0x39).contains($0) }) && UInt8($0) != nil }
     }
 
     /// The QEMU `hostfwd=` value.

@@ -92,3 +92,19 @@ public struct VMRecord: Codable, Sendable, Equatable {
         self.created = created
     }
 }
+
+extension VMRecord {
+    /// Whether every value is one podman-bootc could have written: records are files a
+    /// local admin (or a bug) may have edited, and their values reach XML, argv and sockets.
+    public var isSane: Bool {
+        let nameCharacters = { (text: String) in
+            !text.isEmpty && text.utf8.count <= 64 && text.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0))
+            }
+        }
+        return nameCharacters(id) && nameCharacters(name) && nameCharacters(domainName)
+            && (0...65535).contains(sshPort) && (1...1024).contains(cpus) && (1...(1 << 30)).contains(memoryMiB)
+            && (forwards ?? []).allSatisfy(\.isValid) && !sshUser.isEmpty && !sshUser.contains("\0")
+            && !image.contains("\0") && !imageID.contains("\0")
+    }
+}

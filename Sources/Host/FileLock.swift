@@ -2,7 +2,7 @@
 
 import Foundation
 
-public final class FileLock {
+public final class FileLock: Sendable {
     private let fd: Int32
 
     /// Blocks until the lock at `path` is ours. The kernel releases it if we are killed,

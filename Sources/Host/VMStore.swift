@@ -2,6 +2,7 @@
 
 import BootcCore
 import Foundation
+import Synchronization
 
 public struct VMStore: Sendable {
     public let locations: StateLocations
@@ -51,12 +52,32 @@ public struct VMStore: Sendable {
         try encoder.encode(record).write(to: url, options: .atomic)
     }
 
+    /// The VM's record, or nil when it is missing, unreadable, or holds values podman-bootc
+    /// never writes (a port over 65535, a name with a slash): such a folder is shown by
+    /// nothing and removed by nothing but `rm` of the whole state.
     public func load(_ id: String) -> VMRecord? {
+        guard ConfinedFolder.isSafeName(id) else { return nil }
         let url = folder(id).appendingPathComponent(Self.recordName)
-        guard let data = try? Data(contentsOf: url) else { return nil }
+        guard let data = try? Data(contentsOf: url), data.count <= 1 << 20 else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(VMRecord.self, from: data)
+        guard let record = try? decoder.decode(VMRecord.self, from: data), record.id == id, record.isSane else { return nil }
+        return record
+    }
+
+    /// The lock a `--rm` VM's process holds for as long as it lives: the kernel drops it when
+    /// the process dies, however it dies, and it means the same across containers sharing
+    /// the state folder (a PID does not).
+    public func holdOwnerLock(_ id: String) throws {
+        let lock = try FileLock(path: folder(id).appendingPathComponent(Self.ownerLockName).path)
+        Self.heldOwnerLocks.withLock { $0.append(lock) }
+    }
+
+    private static let ownerLockName = "owner.lock"
+    private static let heldOwnerLocks = Mutex<[FileLock]>([])
+
+    private func ownerIsGone(_ id: String) -> Bool {
+        (try? FileLock.ifAvailable(path: folder(id).appendingPathComponent(Self.ownerLockName).path)) != nil
     }
 
     public func all() -> [VMRecord] {
@@ -71,17 +92,16 @@ public struct VMStore: Sendable {
     /// `--rm` VMs whose owning process is gone (killed before it could clean up). libvirt
     /// already destroyed their auto-destroy domains; their folders are what is left.
     public func abandonedTransientVMs() -> [VMRecord] {
-        all().filter { record in
-            guard record.removeOnExit, let pid = record.ownerPID else { return false }
-            return kill(pid, 0) != 0 && errno == ESRCH
-        }
+        all().filter { $0.removeOnExit && ownerIsGone($0.id) }
     }
 
-    /// Folders without a readable vm.json, older than a minute (a run killed while creating one).
+    /// Folders without any vm.json, older than a minute and with no live owner (a run killed
+    /// while creating one). A vm.json that does not decode is never a reason to delete.
     public func incompleteFolders() -> [String] {
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: locations.vms.path)) ?? []
         return ids.filter { id in
-            guard load(id) == nil else { return false }
+            guard ConfinedFolder.isSafeName(id),
+                  access(folder(id).appendingPathComponent(Self.recordName).path, F_OK) != 0, ownerIsGone(id) else { return false }
             let attributes = try? FileManager.default.attributesOfItem(atPath: folder(id).path)
             let modified = attributes?[.modificationDate] as? Date ?? .distantPast
             return Date().timeIntervalSince(modified) > 60

@@ -91,14 +91,19 @@ public struct DiskCache: Sendable {
         Self.removeAbandonedPartials(in: directory)
     }
 
-    /// Removes `.partial-<key>-<pid>` folders in `folder` whose process is gone.
+    /// Removes `.partial-<key>-<pid>` folders in `folder` that nobody is writing: their
+    /// writer holds the key's lock (`.<key>.lock`) for as long as it lives, in this process or
+    /// in another container sharing the folder (where its PID would mean nothing here).
     static func removeAbandonedPartials(in folder: URL) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         for name in names where name.hasPrefix(partialPrefix) {
-            guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
-            }
+            let rest = name.dropFirst(partialPrefix.count)
+            guard let dash = rest.lastIndex(of: "-") else { continue }
+            let key = rest[..<dash]
+            guard !key.isEmpty, ConfinedFolder.isSafeName(".\(key).lock"),
+                  let lock = try? FileLock.ifAvailable(path: folder.appendingPathComponent(".\(key).lock").path) else { continue }
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+            withExtendedLifetime(lock) {}
         }
     }
 }

@@ -8,7 +8,10 @@
 //       "f <mode> <path> <sha256 of content>\n"    regular file
 //       "l <path> <link target>\n"                 symbolic link (not followed)
 //   where <mode> is the permission bits in 4-digit octal and <path> is relative to the root
-//   folder, "/"-separated. Timestamps, owners and the order files are found in play no part.
+//   folder, "/"-separated. In <path> and <link target>, a backslash is written as two, a newline
+//   as backslash-n and a space as backslash-x20, so every entry is one line whose fields
+//   cannot run into each other (names without those characters hash as they always did).
+//   Timestamps, owners and the order files are found in play no part.
 //   Folders named .git are skipped (their content changes with every git operation).
 
 import Crypto
@@ -44,6 +47,21 @@ public enum InvarianceHash {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// A name as one field of one line (see the format above).
+    static func escaped(_ name: String) -> String {
+        guard name.contains(where: { $0 == "\\" || $0 == " " || $0.isNewline }) else { return name }
+        var result = ""
+        for scalar in name.unicodeScalars {
+            switch scalar {
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case " ": result += "\\x20"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
     static func relativePath(_ path: String, to root: String) -> String? {
         if path == root { return "." }
         let prefix = root == "/" ? "/" : root + "/"
@@ -60,11 +78,11 @@ public enum InvarianceHash {
         switch info.st_mode & S_IFMT {
         case S_IFLNK:
             let target = try FileManager.default.destinationOfSymbolicLink(atPath: path)
-            entries[relative] = "l \(relative) \(target)\n"
+            entries[relative] = "l \(escaped(relative)) \(escaped(target))\n"
         case S_IFREG:
-            entries[relative] = "f \(mode) \(relative) \(try fileDigest(path))\n"
+            entries[relative] = "f \(mode) \(escaped(relative)) \(try fileDigest(path))\n"
         case S_IFDIR:
-            if relative != "." { entries[relative] = "d \(mode) \(relative)\n" }
+            if relative != "." { entries[relative] = "d \(mode) \(escaped(relative))\n" }
             let children: [String]
             do { children = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
                 throw InvarianceHashError(path: path, reason: error.localizedDescription)

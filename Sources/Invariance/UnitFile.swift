@@ -25,6 +25,9 @@ public struct UnitFile: Sendable, Equatable {
     public var path: String
     public var entries: [UnitEntry]
 
+    /// systemd refuses longer lines (LONG_LINE_MAX); a unit file beyond this is not one.
+    static let maximumSize = 1 << 20
+
     /// Parses unit file text. systemd's rules: `#` and `;` start comment lines, a trailing
     /// backslash joins the next line with a space (comment lines inside are dropped), keys and
     /// values are trimmed, and entries before the first section header are errors.
@@ -32,8 +35,16 @@ public struct UnitFile: Sendable, Equatable {
         self.path = path
         var entries: [UnitEntry] = []
         var section: String?
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
-            line.hasSuffix("\r") ? line.dropLast() : line
+        guard text.utf8.count <= Self.maximumSize else {
+            throw UnitFileError(file: path, line: 1, message: "the unit file is larger than \(Self.maximumSize >> 20) MiB; is it a unit file?")
+        }
+        guard !text.utf8.contains(0) else {
+            throw UnitFileError(file: path, line: 1, message: "the unit file contains a NUL byte; is it a unit file?")
+        }
+        // Split on the scalar "\n": as Characters, "\r\n" is one grapheme and never equals "\n".
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { scalars -> String in
+            let line = String(String.UnicodeScalarView(scalars))
+            return line.unicodeScalars.last == "\r" ? String(String.UnicodeScalarView(line.unicodeScalars.dropLast())) : line
         }
         var index = 0
         while index < lines.count {
@@ -52,17 +63,27 @@ public struct UnitFile: Sendable, Equatable {
                 section = name
                 continue
             }
-            while line.hasSuffix("\\") {
-                line = String(line.dropLast()) + " "
-                // Comment lines inside a continuation are skipped, as systemd does.
-                while index < lines.count {
-                    let next = lines[index].trimmingCharacters(in: .whitespaces)
-                    index += 1
-                    if next.hasPrefix("#") || next.hasPrefix(";") { continue }
-                    line += next
-                    break
+            if line.hasSuffix("\\") {
+                // Parts joined once at the end: appending to one string per line was quadratic.
+                var parts: [String] = []
+                var current = line
+                while current.hasSuffix("\\") {
+                    parts.append(String(current.dropLast()))
+                    current = ""
+                    // Comment lines inside a continuation are skipped, as systemd does.
+                    var found = false
+                    while index < lines.count {
+                        let next = lines[index].trimmingCharacters(in: .whitespaces)
+                        index += 1
+                        if next.hasPrefix("#") || next.hasPrefix(";") { continue }
+                        current = next
+                        found = true
+                        break
+                    }
+                    if !found { break }
                 }
-                if index >= lines.count && line.hasSuffix(" ") { break }
+                parts.append(current)
+                line = parts.joined(separator: " ")
             }
             guard let section else {
                 throw UnitFileError(file: path, line: number, message: "\(line.debugDescription) comes before any [Section] header")

@@ -28,6 +28,9 @@ public struct ResolvedImage: Sendable, Equatable, Encodable {
     public var layers: [String]
     /// Every layer this image installs itself: dependencies first, base image's layers left out.
     public var resolvedLayers: [String]
+    /// Layers of the images this one is built on, nearest first (computed once per chain:
+    /// walking the chain again for every image made long chains exponential).
+    public var inheritedLayers: [String] = []
 
     /// registry/name:tag, with `auto` tags resolved to `latest` (the alias CalVer tags get),
     /// so generated files stay byte-identical between runs.
@@ -118,7 +121,9 @@ extension Project {
             home: parent?.home ?? "/home/\(user)",
             mergeAuto: s.merge?.auto ?? d.merge?.auto ?? false, mergeMaxMB: s.merge?.maxMB ?? d.merge?.maxMB ?? Fallback.mergeMaxMB,
             layers: entry.layers ?? [], resolvedLayers: [])
-        let inherited = Set(parent.map { $0.resolvedLayers + self.allLayers(of: $0) } ?? [])
+        let parentLayers = parent.map(self.allLayers(of:)) ?? []
+        resolved.inheritedLayers = parentLayers
+        let inherited = Set(parentLayers)
         do {
             resolved.resolvedLayers = try LayerGraph.order(roots: resolved.layers, edges: { layers[$0]?.config.depends }, missing: { _, _ in })
                 .filter { !inherited.contains($0) }
@@ -134,9 +139,7 @@ extension Project {
 
     /// Layers an image has, its own and its bases'.
     func allLayers(of image: ResolvedImage) -> [String] {
-        var result = image.resolvedLayers
-        if image.baseIsImage, let parent = try? resolve(image.base) { result += allLayers(of: parent) }
-        return result
+        image.resolvedLayers + image.inheritedLayers
     }
 
     /// Images in build order: every image after the image it is based on.

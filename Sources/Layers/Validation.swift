@@ -19,6 +19,14 @@ extension Project {
             for value in [settings.base, settings.registry, settings.tag, images.defaults.base, images.defaults.registry].compactMap({ $0 }) where !Self.isToken(value) {
                 problem("\(value.debugDescription) must be an image reference, registry or tag without spaces or shell characters")
             }
+            // The tag as it will be used: the image's, the defaults', or --tag for `auto`.
+            let tag = Self.tag(settings.tag ?? images.defaults.tag ?? Fallback.tag, override: tagOverride)
+            if !Self.isTag(tag) {
+                problem("tag \(tag.debugDescription) must be letters, digits, _, . and - (at most 128, not starting with . or -)")
+            }
+            for (what, id) in [("uid", settings.uid ?? images.defaults.uid), ("gid", settings.gid ?? images.defaults.gid)] {
+                if let id, !(0...65534).contains(id) { problem("\(what) \(id) must be from 0 to 65534") }
+            }
             if let user = settings.user ?? images.defaults.user, !Self.isName(user.replacingOccurrences(of: "_", with: "-")) {
                 problem("user \(user.debugDescription) must be a lower-case user name")
             }
@@ -141,6 +149,14 @@ extension Project {
     static func isImagePort(_ port: String) -> Bool {
         let parts = port.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 1 || parts.count == 2 else { return false }
-        return parts.allSatisfy { Int($0).map { (1...65535).contains($0) } ?? false }
+        return parts.allSatisfy { part in
+            (1...5).contains(part.count) && part.allSatisfy { $0.isASCII && $0.isNumber } && Int(part).map { (1...65535).contains($0) } ?? false
+        }
+    }
+
+    /// An OCI tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+    public static func isTag(_ tag: String) -> Bool {
+        guard let first = tag.first, tag.count <= 128, first != ".", first != "-" else { return false }
+        return tag.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
     }
 }
