@@ -10,17 +10,21 @@ import Layers
 enum GeneratedImages {
     /// Loads, validates and writes .build/ for every enabled image (byte-identical output, so
     /// an unchanged project leaves the hashes unchanged).
-    static func generate(root: URL, imagesFile: URL) throws -> Project {
+    /// With `write` false (a dry run) nothing is written; the answer says whether .build/
+    /// already holds what would be written (then the hashes are those a write would give).
+    static func generate(root: URL, imagesFile: URL, write: Bool = true) throws -> (project: Project, current: Bool) {
         let project: Project
         do { project = try Project.load(root: root, imagesFile: imagesFile) } catch {
             throw LayersError.problems([error])
         }
         do {
-            try StateAccess.withUserUmask { try project.write(try project.generateAll()) }
+            let generated = try project.generateAll()
+            guard write else { return (project, generated.allSatisfy(project.isWritten)) }
+            try StateAccess.withUserUmask { try project.write(generated) }
         } catch let invalid as ProjectInvalid {
             throw LayersError.problems(invalid.problems)
         }
-        return project
+        return (project, true)
     }
 
     /// Local builds are tagged localhost/NAME:latest (never the registry name: nothing is pushed).

@@ -56,12 +56,14 @@ enum ImageSource: Equatable {
 }
 
 enum ImageBuildError: ToolError {
+    case invalidReference(String)
     case noContainerfile(folder: String)
     case labelMismatch(image: String, declared: String, labelled: String?)
     case unitError(String)
 
     var exitCode: Int32 {
         switch self {
+        case .invalidReference: ExitStatus.usage
         case .noContainerfile: ExitStatus.notFound
         case .unitError: ExitStatus.usage
         case .labelMismatch: ExitStatus.toolFailure
@@ -70,6 +72,8 @@ enum ImageBuildError: ToolError {
 
     var description: String {
         switch self {
+        case .invalidReference(let reference):
+            return "\(reference.debugDescription) is not an image reference ([registry/]name[:tag][@digest], lower-case name), an images.yml image, a folder with a Containerfile or a .build unit; check the spelling with `podman images`"
         case .noContainerfile(let folder):
             return "\(folder) has no Containerfile or Dockerfile, and no kernel (it is not a root filesystem either); put a Containerfile there, or name an image instead"
         case .labelMismatch(let image, let declared, let labelled):
@@ -145,9 +149,12 @@ struct ImageBuilder {
         case .rootFilesystem:
             return nil
         case .layerImage(let root, let imagesFile, let name):
-            let project = try GeneratedImages.generate(root: root, imagesFile: imagesFile)
-            return .layers(project: project, image: name, hash: try GeneratedImages.hash(of: name, in: project), tag: GeneratedImages.tag(name))
+            // Only a run that may build writes .build/; a plan hashes what is there, if current.
+            let (project, current) = try GeneratedImages.generate(root: root, imagesFile: imagesFile, write: context.isBuilding)
+            let hash = current ? try GeneratedImages.hash(of: name, in: project) : ""
+            return .layers(project: project, image: name, hash: hash, tag: GeneratedImages.tag(name))
         case .reference(let reference):
+            guard ImageReference.isValid(reference) else { throw ImageBuildError.invalidReference(reference) }
             let directories = QuadletNaming.searchDirectories(home: sudoUserHome ?? NSHomeDirectory(),
                                                               configHome: context.environment["XDG_CONFIG_HOME"])
             guard let url = QuadletNaming.findUnit(forImage: reference, in: directories) else { return nil }
@@ -173,8 +180,12 @@ struct ImageBuilder {
             }
         }
         let existing = try await context.podman.inspect(definition.imageTag)
-        let decision = RebuildDecision.decide(imageExists: existing != nil, declaredHash: definition.declaredHash,
+        var decision = RebuildDecision.decide(imageExists: existing != nil, declaredHash: definition.declaredHash,
                                               imageHash: existing?.labels?[RebuildDecision.label])
+        if case .layers(let project, let image, "", _) = definition {
+            decision = RebuildDecision(build: true, reason: "\(project.root.path)/.build/\(image) is not what images.yml generates now (a run regenerates it)",
+                                       declaredHash: nil, imageHash: existing?.labels?[RebuildDecision.label])
+        }
         return ImagePlan(reference: definition.imageTag, definition: definition, decision: decision, imageExists: existing != nil)
     }
 

@@ -57,16 +57,25 @@ struct LogsCommand: AsyncParsableCommand {
         let context = CommandContext.live(options: global, quiet: true)
         let record = try selection.record(in: context.vms)
         let path = context.vms.consoleLog(record.id).path
-        guard let handle = FileHandle(forReadingAtPath: path) else {
+        // Only a regular file, opened without following a link: a folder, FIFO or device put
+        // there would otherwise crash the read or block it forever.
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw VMStateError.noConsoleLog(name: record.name, path: path) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             throw VMStateError.noConsoleLog(name: record.name, path: path)
         }
         InterruptCleanup.shared.install()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let chunk = handle.availableData
-            if !chunk.isEmpty {
-                FileHandle.standardOutput.write(chunk)
+            let count = read(fd, &buffer, buffer.count)
+            if count > 0 {
+                FileHandle.standardOutput.write(Data(buffer[..<count]))
                 continue
             }
+            if count < 0 && errno == EINTR { continue }
+            guard count == 0 else { throw VMStateError.noConsoleLog(name: record.name, path: path) }
             guard follow else { return }
             // The log is a plain file written by virtlogd: poll its growth.
             try await Task.sleep(for: .milliseconds(250))

@@ -108,6 +108,8 @@ struct RunCommand: AsyncParsableCommand {
         if rm && background { throw ValidationError("--rm and --background exclude each other: a background VM must outlive the command") }
         if background && !command.isEmpty { throw ValidationError("--background starts the VM without running a command; drop the command or -B") }
         guard cpus >= 1 && cpus <= 256 else { throw ValidationError("--cpus must be between 1 and 256") }
+        // Before anything is built: a bad name must not cost a build and an install first.
+        if let name, !VMNames.isValid(name) { throw ValidationError(VMError.invalidName(name).description) }
         guard let size = ByteSize(parsing: memory), size >= .mebibytes(256) else {
             throw ValidationError("--memory \(memory.debugDescription) is not a size of at least 256M (e.g. 2G, 4096M)")
         }

@@ -72,13 +72,21 @@ struct VMLauncher: Sendable {
 
     func diskInstaller(_ choices: DiskChoices) -> DiskInstaller {
         let bootcPodman = choices.connection.map { Podman(runner: context.runner, endpoint: .connection($0)) }
+        let progress = context.progress
         return DiskInstaller(podman: context.podman, bootcPodman: bootcPodman, runner: context.runner,
-                      cache: DiskCache(directory: context.locations.diskCache), logger: context.logger)
+                      cache: DiskCache(directory: context.locations.diskCache), logger: context.logger,
+                      notice: { progress.notice($0) })
     }
 
-    /// What `run` would do with the disk, without doing it.
+    /// What `run` would do with the disk, without doing it: nothing is pulled, copied,
+    /// mounted or written (an image missing here is reported as what `run` would fetch).
     func plan(_ options: LaunchOptions) async throws -> CachePlan {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
+        if options.rootFilesystem == nil, try await context.podman.inspect(options.image) == nil {
+            let fetch = Podman.namesRegistry(options.image) ? "pull it" : "copy it from the sudo user's storage, if there"
+            return CachePlan(key: "", installer: options.disk.installer, reuse: false,
+                             reason: "\(options.image) is not in rootful podman storage: run would \(fetch), then install its disk", disk: nil)
+        }
         return try await diskInstaller(options.disk).plan(try await installRequest(options))
     }
 

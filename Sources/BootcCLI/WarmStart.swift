@@ -102,7 +102,7 @@ struct WarmStart: Sendable {
                     do {
                         try domain.saveMachineState(to: fd)
                         // The disks must be copied before the guest writes to them again.
-                        try Self.copy(vms.overlay(id), to: partial.disk, mode: 0o444)
+                        try Self.copy(vms.overlay(id), to: partial.disk, mode: 0o400)
                         if pending.hasNVRAM {
                             try Self.copy(vms.folder(id).appendingPathComponent("efivars.fd"), to: partial.nvram, mode: 0o600)
                         }

@@ -49,6 +49,14 @@ public struct CachePlan: Codable, Sendable, Equatable {
     public var reuse: Bool
     public var reason: String
     public var disk: String?
+
+    public init(key: String, installer: InstallerChoice, reuse: Bool, reason: String, disk: String?) {
+        self.key = key
+        self.installer = installer
+        self.reuse = reuse
+        self.reason = reason
+        self.disk = disk
+    }
 }
 
 public struct DiskInstaller: Sendable {
@@ -59,13 +67,17 @@ public struct DiskInstaller: Sendable {
     let runner: any ProcessRunner
     let cache: DiskCache
     let logger: Logger
+    /// Lines the user must see (a choice made for them), even when progress is off.
+    let notice: @Sendable (String) -> Void
 
-    public init(podman: Podman, bootcPodman: Podman? = nil, runner: any ProcessRunner, cache: DiskCache, logger: Logger) {
+    public init(podman: Podman, bootcPodman: Podman? = nil, runner: any ProcessRunner, cache: DiskCache, logger: Logger,
+                notice: @escaping @Sendable (String) -> Void = { _ in }) {
         self.podman = podman
         self.bootcPodman = bootcPodman ?? podman
         self.runner = runner
         self.cache = cache
         self.logger = logger
+        self.notice = notice
     }
 
     /// auto means bootc for images that ship it: the bootc label, else /usr/bin/bootc in the image.
@@ -79,24 +91,39 @@ public struct DiskInstaller: Sendable {
         case .direct: return .direct
         case .bootc: return .bootc
         case .auto:
-            if request.image.labels?["containers.bootc"] == "1" { return .bootc }
+            // The label alone is a claim: an image may carry it and still lack bootc.
             let hasBootc = try await podman.withMountedImage(request.image.id) { root in
                 KernelLocator.existingFile(root.appendingPathComponent("usr/bin/bootc"), root: root) != nil
+            }
+            if !hasBootc && request.image.labels?["containers.bootc"] == "1" {
+                notice("note: \(request.reference) is labelled containers.bootc=1 but has no /usr/bin/bootc; installing it with the direct installer")
             }
             return hasBootc ? .bootc : .direct
         }
     }
 
-    /// Says whether the disk for `request` is cached, and if not, what changed.
+    /// Says whether the disk for `request` is cached, and if not, what changed. Looks only:
+    /// never mounts the image (with `auto`, a disk cached by either installer is the answer).
     public func plan(_ request: InstallRequest) async throws -> CachePlan {
-        let installer = try await resolveInstaller(request)
-        let inputs = request.cacheKey(installer: installer)
-        let key = inputs.key
-        if let hit = cache.lookup(key) {
-            return CachePlan(key: key, installer: installer, reuse: true,
-                             reason: "a disk for these inputs is cached (installed \(ISO8601DateFormatter().string(from: hit.created)))",
-                             disk: hit.artifacts.disk)
+        let candidates: [InstallerChoice]
+        if request.rootFilesystem != nil {
+            candidates = [try await resolveInstaller(request)]  // a folder: decided without mounting
+        } else if request.installer == .auto {
+            candidates = request.image.labels?["containers.bootc"] == "1" ? [.bootc, .direct] : [.direct, .bootc]
+        } else {
+            candidates = [request.installer]
         }
+        for candidate in candidates {
+            let key = request.cacheKey(installer: candidate).key
+            if let hit = cache.lookup(key) {
+                return CachePlan(key: key, installer: candidate, reuse: true,
+                                 reason: "a disk for these inputs is cached (installed \(ISO8601DateFormatter().string(from: hit.created)))",
+                                 disk: hit.artifacts.disk)
+            }
+        }
+        let installer = candidates.count == 1 ? candidates[0] : request.installer
+        let inputs = request.cacheKey(installer: candidates[0])
+        let key = inputs.key
         let previous = cache.entries().filter { $0.inputs.reference == request.reference }.max { $0.created < $1.created }
         let reason: String
         if let previous {
@@ -105,7 +132,7 @@ public struct DiskInstaller: Sendable {
         } else {
             reason = "no disk of \(request.reference) is cached"
         }
-        return CachePlan(key: key, installer: installer, reuse: false, reason: reason, disk: nil)
+        return CachePlan(key: candidates.count == 1 ? key : "", installer: installer, reuse: false, reason: reason, disk: nil)
     }
 
     /// Returns the cached disk for the request, installing it first when there is none.

@@ -17,6 +17,32 @@ extension Project {
         }
     }
 
+    /// The files `write` puts in .build/IMAGE/, by path relative to that folder.
+    public func files(of image: GeneratedImage) -> [String: Data] {
+        var files = ["Containerfile": Data(image.containerfile.utf8)]
+        if let routes = image.traefikRoutes { files["traefik-routes.yml"] = Data(routes.utf8) }
+        if !image.serviceFragments.isEmpty {
+            let header = root.appendingPathComponent("templates/supervisord.header.conf")
+            if let text = try? Data(contentsOf: header) { files["fragments/00-header.conf"] = text }
+            for fragment in image.serviceFragments { files["fragments/\(fragment.layer).conf"] = Data(fragment.text.utf8) }
+        }
+        return files
+    }
+
+    /// Whether .build/IMAGE/ holds exactly what `write` would put there (for plans that must
+    /// not write: an unchanged folder hashes as a freshly written one would).
+    public func isWritten(_ image: GeneratedImage) -> Bool {
+        let folder = root.appendingPathComponent(".build").appendingPathComponent(image.name)
+        let expected = files(of: image)
+        guard let found = FileManager.default.enumerator(atPath: folder.path)?.compactMap({ $0 as? String }) else { return false }
+        let foundFiles = found.filter { path in
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: folder.appendingPathComponent(path).path, isDirectory: &isFolder) && !isFolder.boolValue
+        }
+        guard Set(foundFiles) == Set(expected.keys) else { return false }
+        return expected.allSatisfy { (try? Data(contentsOf: folder.appendingPathComponent($0.key))) == $0.value }
+    }
+
     /// Writes the generated files under `root`/.build/, replacing what an earlier run wrote
     /// for the same images; returns the Containerfiles' paths.
     @discardableResult
@@ -25,22 +51,12 @@ extension Project {
         for image in generated {
             let folder = root.appendingPathComponent(".build").appendingPathComponent(image.name)
             try? FileManager.default.removeItem(at: folder)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let containerfile = folder.appendingPathComponent("Containerfile")
-            try Data(image.containerfile.utf8).write(to: containerfile)
-            if let routes = image.traefikRoutes {
-                try Data(routes.utf8).write(to: folder.appendingPathComponent("traefik-routes.yml"))
+            for (path, data) in files(of: image).sorted(by: { $0.key < $1.key }) {
+                let file = folder.appendingPathComponent(path)
+                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try data.write(to: file)
             }
-            if !image.serviceFragments.isEmpty {
-                let fragments = folder.appendingPathComponent("fragments")
-                try FileManager.default.createDirectory(at: fragments, withIntermediateDirectories: true)
-                let header = root.appendingPathComponent("templates/supervisord.header.conf")
-                if let text = try? Data(contentsOf: header) { try text.write(to: fragments.appendingPathComponent("00-header.conf")) }
-                for fragment in image.serviceFragments {
-                    try Data(fragment.text.utf8).write(to: fragments.appendingPathComponent("\(fragment.layer).conf"))
-                }
-            }
-            written.append(containerfile)
+            written.append(folder.appendingPathComponent("Containerfile"))
         }
         return written
     }

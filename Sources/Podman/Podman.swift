@@ -96,7 +96,7 @@ public struct Podman: Sendable {
     }
 
     /// A reference whose first component is a registry host ("quay.io/x", "host:5000/x").
-    static func namesRegistry(_ reference: String) -> Bool {
+    public static func namesRegistry(_ reference: String) -> Bool {
         guard let slash = reference.firstIndex(of: "/") else { return false }
         let host = reference[..<slash]
         return host != "localhost" && (host.contains(".") || host.contains(":"))
