@@ -99,6 +99,7 @@ final class CIRun: @unchecked Sendable {
         TerminalState.restore()
         let message = "the run did not finish within \(Int(timeout.seconds))s (--timeout); the VM was destroyed"
         FileHandle.standardError.write(Data("\nError: \(message)\n".utf8))
+        ChildProcesses.terminateAll()
         if let current = currentVM {
             saveConsoleLog(current.consoleLog)
             VMLauncher.remove(current.record, domain: current.domain, store: current.store)

@@ -31,10 +31,11 @@ struct ImagesCommand: AsyncParsableCommand {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
         let context = CommandContext.live(options: global, quiet: true)
         var rows: [Row] = []
+        let mounts = MountLedger(folder: context.locations.diskCache.appendingPathComponent(".mounts"), podman: context.podman)
         for image in try await context.podman.images() {
             // Looking inside costs a mount (~0.05 s); unnamed intermediate images are skipped.
             guard let names = image.names, !names.isEmpty else { continue }
-            let kernel = try? await context.podman.withMountedImage(image.id) { root in KernelLocator.locate(in: root)?.version }
+            let kernel = try? await mounts.withMountedImage(image.id) { root in KernelLocator.locate(in: root)?.version }
             guard image.isBootc || kernel != nil else { continue }
             rows.append(Row(names: names, id: String(image.id.prefix(12)), kind: image.isBootc ? "bootc" : "kernel",
                             kernel: kernel ?? nil, size: image.size ?? 0,

@@ -61,6 +61,8 @@ final class InterruptCleanup: Sendable {
         if actions.withLock({ !$0.isEmpty }) {
             FileHandle.standardError.write(Data("\ninterrupted: cleaning up\n".utf8))
         }
+        // The programs we started stop first, so none writes into what the actions remove.
+        ChildProcesses.terminateAll()
         runAll()
         exitNow(128 + signalNumber)
     }

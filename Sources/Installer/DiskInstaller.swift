@@ -92,7 +92,7 @@ public struct DiskInstaller: Sendable {
         case .bootc: return .bootc
         case .auto:
             // The label alone is a claim: an image may carry it and still lack bootc.
-            let hasBootc = try await podman.withMountedImage(request.image.id) { root in
+            let hasBootc = try await mounts.withMountedImage(request.image.id) { root in
                 KernelLocator.existingFile(root.appendingPathComponent("usr/bin/bootc"), root: root) != nil
             }
             if !hasBootc && request.image.labels?["containers.bootc"] == "1" {
@@ -183,10 +183,12 @@ public struct DiskInstaller: Sendable {
         }
     }
 
+    var mounts: MountLedger { MountLedger(folder: cache.directory.appendingPathComponent(".mounts"), podman: podman) }
+
     /// The image's root filesystem: the given folder, or podman's read-only mount of it.
     private func withRoot<T: Sendable>(_ request: InstallRequest, _ body: (URL) async throws -> T) async throws -> T {
         if let folder = request.rootFilesystem { return try await body(folder) }
-        return try await podman.withMountedImage(request.image.id, body)
+        return try await mounts.withMountedImage(request.image.id, body)
     }
 
     private func installWithBootc(_ request: InstallRequest, root: URL, into partial: URL,

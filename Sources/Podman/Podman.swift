@@ -119,6 +119,11 @@ public struct Podman: Sendable {
         }
     }
 
+    /// Undoes one mount of the image (best effort: it may not be mounted any more).
+    public func unmountImage(_ imageID: String) async {
+        _ = try? await runner.run(command(PodmanArguments.unmountImage(imageID)))
+    }
+
     /// Copies `reference` from `source`'s storage into this one (`podman save | podman load`,
     /// streamed through a pipe, no temporary archive).
     public func copyImage(_ reference: String, from source: Podman) async throws {
