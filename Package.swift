@@ -65,6 +65,7 @@ let package = Package(
 
         .target(name: "GoldenFiles", path: "Tests/GoldenFiles"),
         .testTarget(name: "BootcCoreTests", dependencies: ["BootcCore", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "HostTests", dependencies: ["Host", "BootcCore"], swiftSettings: swiftSettings),
         .testTarget(name: "PodmanTests", dependencies: ["Podman", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "InstallerTests", dependencies: ["Installer", "GoldenFiles", .product(name: "Logging", package: "swift-log")], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "GoldenFiles"], exclude: ["Golden", "Fixtures"], swiftSettings: swiftSettings),

@@ -23,7 +23,11 @@ public enum ChildProcesses {
     /// SIGTERM to every child (podman forwards it to its container), then SIGKILL to those
     /// still there after `grace`. Polls every 50 ms; returns as soon as all are gone.
     public static func terminateAll(grace: Duration = .seconds(3)) {
-        var children = current()
+        terminate(current(), grace: grace)
+    }
+
+    static func terminate(_ pids: [pid_t], grace: Duration) {
+        var children = pids
         guard !children.isEmpty else { return }
         for pid in children { kill(pid, SIGTERM) }
         let deadline = ContinuousClock.now + grace

@@ -58,9 +58,12 @@ import Testing
             DiskKeyAttribute.write(key, to: found.artifacts.disk)
         }
 
-        // A partial left by a process that no longer exists is removed; ours stays.
+        // A partial nobody holds the key's lock for is removed; one whose writer holds it stays
+        // (a lock, not a PID: PIDs mean nothing across containers sharing the folder).
         let dead = dir.appendingPathComponent(".partial-\(key)-2147483646")
         try FileManager.default.createDirectory(at: dead, withIntermediateDirectories: true)
+        let writing = try cache.lock("other")
+        defer { withExtendedLifetime(writing) {} }
         let alive = try cache.makePartial(for: "other")
         cache.removeAbandonedPartials()
         #expect(!FileManager.default.fileExists(atPath: dead.path))

@@ -64,12 +64,17 @@ import Testing
 
     @Test func partialFoldersAreNeverStates() throws {
         try withStore { store in
+            let lock = try store.lockIfAvailable(Self.inputs().key, diskKey: "d1sk")
             let partial = try store.makePartial(Self.inputs().key, diskKey: "d1sk")
             try Data("half".utf8).write(to: partial.state)
             #expect(store.lookup(Self.inputs()) == .none)
-            // Its writer (this process) is alive: kept; the folder is named after it.
+            // Its writer holds the key's lock: kept. Once the lock is gone, it is abandoned.
             store.removeAbandonedPartials(diskKey: "d1sk")
             #expect(FileManager.default.fileExists(atPath: partial.folder.path))
+            withExtendedLifetime(lock) {}
+            _ = consume lock
+            store.removeAbandonedPartials(diskKey: "d1sk")
+            #expect(!FileManager.default.fileExists(atPath: partial.folder.path))
         }
     }
 

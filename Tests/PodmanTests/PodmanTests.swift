@@ -54,3 +54,18 @@ import Testing
         #expect(Podman.namesRegistry(reference) == pulls)
     }
 }
+
+@Suite struct ImageReferenceTests {
+    @Test(arguments: ["debian", "localhost/podman-bootc-test:debian", "quay.io/fedora/fedora-bootc:42",
+                      "registry.example.com:5000/a/b_c/d-e:1.0", "docker.io/library/ubuntu@sha256:" + String(repeating: "a", count: 64),
+                      "0ac2dfd172b3", "a__b", "a---b"])
+    func valid(reference: String) {
+        #expect(ImageReference.isValid(reference))
+    }
+
+    @Test(arguments: ["", "Debian", "upper/Case", "a b", "a\nb", "-a", "a-", "a/", "/a", "a//b", "a:", "a:-x", "a@sha256:12",
+                      "a..b", "a___b", "réseau/x", "x:" + String(repeating: "t", count: 129), "host:99999/x", "a:b:c"])
+    func invalid(reference: String) {
+        #expect(!ImageReference.isValid(reference))
+    }
+}
