@@ -41,7 +41,8 @@ enum ImageSource: Equatable {
         if looksLikePath, FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
             let folder = url.standardizedFileURL
             let hasContainerfile = ["Containerfile", "Dockerfile"].contains { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
-            if !hasContainerfile && RootFilesystem.looksBootable(folder) { return .rootFilesystem(folder) }
+            // Never the host's own root: walking it whole would take minutes and boot nothing sane.
+            if !hasContainerfile && folder.path != "/" && RootFilesystem.looksBootable(folder) { return .rootFilesystem(folder) }
             return .containerfileFolder(folder)
         }
         return .reference(target)
@@ -150,7 +151,13 @@ struct ImageBuilder {
             return nil
         case .layerImage(let root, let imagesFile, let name):
             // Only a run that may build writes .build/; a plan hashes what is there, if current.
-            let (project, current) = try GeneratedImages.generate(root: root, imagesFile: imagesFile, write: context.isBuilding)
+            let (project, current): (Project, Bool)
+            do {
+                (project, current) = try GeneratedImages.generate(root: root, imagesFile: imagesFile, write: context.isBuilding)
+            } catch let error as LayersError {
+                // `run` speaks the run's exit codes: a broken project is bad input (64), not 1.
+                throw ImageBuildError.unitError("\(error)")
+            }
             let hash = current ? try GeneratedImages.hash(of: name, in: project) : ""
             return .layers(project: project, image: name, hash: hash, tag: GeneratedImages.tag(name))
         case .reference(let reference):

@@ -1,0 +1,244 @@
+// The real binary against hostile input: fuzzed arguments (sizes, durations, ports, names,
+// references), fuzzed images.yml, .build units and VM records. Every invocation must end on
+// its own within seconds, with an exit code the README documents and an `Error:` line, and
+// must leave the state folder exactly as it found it. Seeded: a failure names its input.
+
+import Foundation
+import GoldenFiles
+import Subprocess
+import Testing
+
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+extension EndToEnd {
+@Suite struct FuzzTests {
+    /// What any of these invocations may exit with: success, usage, tool failure, not found.
+    static let documentedCodes: Set<Int32> = [0, 64, 125, 127]
+    /// Longer than any of them needs (podman answers in well under a second); a hang is killed.
+    static let limit = 20
+
+    let state = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-state-\(UUID().uuidString.prefix(8))")
+    let work = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-work-\(UUID().uuidString.prefix(8))")
+
+    /// Hostile words: overflowing numbers, signs, non-ASCII digits, shell and format text,
+    /// paths that climb, empty and huge values.
+    static let words = [
+        "", " ", "-", "--", "0", "-1", "+80", "inf", "nan", "1e300", "99999999999999h", "18446744073709551615",
+        "9000000T", "65536:80", "80:+80", "٨٠:80", "0.0.0.0:1:1", "1.2.3.4.5:1:1", "../../etc", "/", ".", "a b", "a\nb",
+        "a\tb", "é", "%s%n%x", "$(id)", "`id`", ";id", "|id", "UPPER/Case", "localhost/x:-y", "x@sha256:1", "a//b",
+        String(repeating: "x", count: 5000), "\u{202E}", "\r\n", "5m", "10G", "8080:80", "auto", "root",
+    ]
+
+    func mutate(_ word: String, _ generator: inout SeededGenerator) -> String {
+        switch Int.random(in: 0..<4, using: &generator) {
+        case 0: return word
+        case 1: return word + (Self.words.randomElement(using: &generator) ?? "")
+        case 2: return String(word.reversed())
+        default: return String(word.prefix(Int.random(in: 0...max(0, word.count), using: &generator)))
+        }
+    }
+
+    /// Every path under the state folder (what "no new file" compares).
+    func stateTree() -> Set<String> {
+        let found = FileManager.default.enumerator(atPath: state.path)?.compactMap { $0 as? String } ?? []
+        return Set(found)
+    }
+
+    struct Outcome {
+        var status: Int32
+        var stderr: String
+        var signaled: Bool
+    }
+
+    /// Runs the binary under timeout(1) with SIGKILL: a hang shows as signal 9.
+    func invoke(_ arguments: [String]) async throws -> Outcome {
+        let environment: [Environment.Key: String?] = ["PODMAN_BOOTC_STATE_DIR": state.path, "PODMAN_BOOTC_PROGRESS": "never"]
+        let result = try await Subprocess.run(
+            .path(FilePath("/usr/bin/timeout")), arguments: Arguments(["-s", "KILL", String(Self.limit), Harness.binary] + arguments),
+            environment: .inherit.updating(environment), workingDirectory: FilePath(work.path),
+            output: .discarded, error: .string(limit: 1 << 20))
+        switch result.terminationStatus {
+        case .exited(let code): return Outcome(status: code, stderr: result.standardError, signaled: code == 137)
+        case .signaled(let signal): return Outcome(status: 128 + signal, stderr: result.standardError, signaled: true)
+        }
+    }
+
+    /// One invocation: documented code, an error line when it failed, no state change.
+    func check(_ arguments: [String], allowed: Set<Int32> = FuzzTests.documentedCodes,
+               sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let before = stateTree()
+        let outcome = try await invoke(arguments)
+        let shown = arguments.map { String($0.debugDescription.prefix(80)) }.joined(separator: " ")
+        #expect(!outcome.signaled, "killed or crashed (status \(outcome.status)): \(shown)\n\(outcome.stderr.suffix(400))",
+                sourceLocation: sourceLocation)
+        #expect(allowed.contains(outcome.status), "exit \(outcome.status): \(shown)\n\(outcome.stderr.suffix(400))",
+                sourceLocation: sourceLocation)
+        if outcome.status != 0 {
+            #expect(outcome.stderr.contains("Error:"), "no Error: line for exit \(outcome.status): \(shown)", sourceLocation: sourceLocation)
+        }
+        #expect(stateTree() == before, "the state folder changed: \(shown)", sourceLocation: sourceLocation)
+    }
+
+    func prepare() async throws {
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: state.appendingPathComponent("vms"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: state.appendingPathComponent("cache"), withIntermediateDirectories: true)
+        // Whatever a first command sets up once (marker, modes) is done before the snapshots.
+        _ = try await invoke(["list"])
+    }
+
+    func cleanUp() {
+        try? FileManager.default.removeItem(at: state)
+        try? FileManager.default.removeItem(at: work)
+    }
+
+    @Test func fuzzedArgumentsEndCleanly() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        var generator = SeededGenerator(seed: 0xB007C)
+        let image = Harness.demoImage
+        // Options whose values are parsed; `--dry-run` keeps a valid combination from booting.
+        let valued = ["--timeout", "--ssh-timeout", "--disk-size", "--memory", "--cpus", "-p", "--name", "-u", "--accel",
+                      "--artifact", "--karg", "--root-size-max", "--filesystem", "--installer", "--format"]
+        // The values a sweep once crashed the tool with (Swift traps), then random ones.
+        for (option, value) in [("--timeout", "inf"), ("--timeout", "1e300"), ("--ssh-timeout", "99999999999999h"),
+                                ("--disk-size", "18446744073709551615"), ("--disk-size", "9000000T"), ("-p", "+80:80")] {
+            try await check(["run", "--dry-run", option, value, image], allowed: [64])
+        }
+        for _ in 0..<120 {
+            let option = valued.randomElement(using: &generator)!
+            let value = mutate(Self.words.randomElement(using: &generator)!, &generator)
+            try await check(["run", "--dry-run", option, value, image])
+        }
+        // The image argument itself, and VM references for the commands that take one.
+        for _ in 0..<40 {
+            let word = mutate(Self.words.randomElement(using: &generator)!, &generator)
+            try await check(["run", "--dry-run", word])
+            let command = [["rm", "-f"], ["rm"], ["inspect"], ["logs"], ["stop"], ["start", "-B"], ["ssh"]].randomElement(using: &generator)!
+            try await check(command + [word])
+        }
+        try await check(["rm", "-f", ""], allowed: [127])
+        try await check(["rm", "-f", "zz"], allowed: [127])
+        // An image reference podman would choke on is ours to report: usage, not podman's 125.
+        try await check(["run", "--dry-run", "UPPER/Case:x"], allowed: [64])
+        try await check(["run", "--dry-run", "localhost/podman-bootc-fuzz-missing:x"], allowed: [0])
+        try await check(["run", "--name", "bad/name", "localhost/podman-bootc-fuzz-missing:x"], allowed: [64])
+    }
+
+    @Test func fuzzedProjectFilesEndCleanly() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        var generator = SeededGenerator(seed: 0x1A7E5)
+        let project = work.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: project.appendingPathComponent("layers/tool"), withIntermediateDirectories: true)
+        try "deb:\n  packages: [curl]\n".write(to: project.appendingPathComponent("layers/tool/layer.yml"), atomically: false, encoding: .utf8)
+        var bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 { bomb += "l\(level): &l\(level) [" + Array(repeating: level == 1 ? "*a" : "*l\(level - 1)", count: 9).joined(separator: ", ") + "]\n" }
+        var chain = "defaults:\n  base: debian\n  pkg: deb\nimages:\n  i0:\n    layers: [tool]\n"
+        for index in 1..<200 { chain += "  i\(index):\n    base: i\(index - 1)\n    layers: [tool]\n" }
+        let seeds = [
+            "images:\n  app:\n    base: debian\n    pkg: deb\n    layers: [tool]\n",
+            bomb + "images:\n  ? *l9\n  : x\n",
+            chain,
+            "defaults:\n  tag: \"1\\nRUN id\"\nimages:\n  app:\n    layers: [tool]\n",
+            "images:\n  app:\n    uid: 99999999999999999999\n    ports: [\"+80\", \"0:0\"]\n    layers: [tool]\n",
+            "images: [\n", "\u{0}", "images:\n\tapp: {}\n", String(repeating: "- ", count: 10_000),
+        ]
+        let pieces = [":", "-", " ", "\n", "[", "]", "{", "}", "\"", "'", "&a", "*a", "!!", "#", "\t", "0", "~", "|", "\r\n"]
+        for round in 0..<60 {
+            var text = Array(seeds[round % seeds.count])
+            if round >= seeds.count {
+                for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                    let at = Int.random(in: 0...text.count, using: &generator)
+                    if Bool.random(using: &generator) || at == text.count {
+                        text.insert(contentsOf: pieces.randomElement(using: &generator)!, at: at)
+                    } else {
+                        text.remove(at: at)
+                    }
+                }
+            }
+            try String(text).write(to: project.appendingPathComponent("images.yml"), atomically: false, encoding: .utf8)
+            // layers commands write .build/ only on generate; validate and plans never do.
+            try await check(["layers", "validate", "--dir", project.path], allowed: [0, 1, 2])
+            try await check(["run", "--dry-run", "--config", project.appendingPathComponent("images.yml").path, "app"])
+            #expect(!FileManager.default.fileExists(atPath: project.appendingPathComponent(".build").path), "a dry run wrote .build/")
+        }
+    }
+
+    @Test func fuzzedUnitFilesEndCleanly() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        var generator = SeededGenerator(seed: 0x0B11D)
+        let unit = work.appendingPathComponent("app.build")
+        try "FROM \(Harness.demoImage)\n".write(to: work.appendingPathComponent("Containerfile"), atomically: false, encoding: .utf8)
+        let seeds = [
+            "[Build]\nImageTag=localhost/fuzz-app\nFile=Containerfile\nSetWorkingDirectory=\(work.path)\n",
+            "[Build]\r\nImageTag=localhost/fuzz-app\r\nFile=Containerfile\r\n",
+            "[Build]\nImageTag=localhost/fuzz-app\nPodmanArgs=" + String(repeating: "x \\\n", count: 100_000) + "end\n",
+            "ImageTag=before-any-section\n", "[Build\n", "[Build]\nImageTag=a\u{0}b\n", "[Build]\n=novalue\n",
+            "[Build]\nImageTag=UPPER/Case\n", "[Build]\nEnvironment=A=${A}${A}${A}\nImageTag=localhost/${A}\n",
+        ]
+        let pieces = ["=", "\\", "\n", "[", "]", "$", "{", "}", "%", " ", "\r", "#", ";", "\"", "'"]
+        for round in 0..<50 {
+            var text = Array(seeds[round % seeds.count])
+            if round >= seeds.count {
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    let at = Int.random(in: 0...text.count, using: &generator)
+                    text.insert(contentsOf: pieces.randomElement(using: &generator)!, at: min(at, text.count))
+                }
+            }
+            try String(text).write(to: unit, atomically: false, encoding: .utf8)
+            try await check(["run", "--dry-run", unit.path])
+            try await check(["invariance", "check", unit.path])
+        }
+    }
+
+    @Test func fuzzedVMRecordsAreIgnoredNotDeleted() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        var generator = SeededGenerator(seed: 0x5EC0D)
+        let valid: [String: Any] = [
+            "id": "abcdef123456", "name": "fuzzvm", "domainName": "fuzzvm", "image": "localhost/x", "imageID": "abc",
+            "architecture": "x86_64", "accelerator": "tcg", "cpus": 2, "memoryMiB": 2048, "sshPort": 40022, "sshUser": "root",
+            "removeOnExit": false, "created": "2026-12-01T00:00:00Z",
+        ]
+        let hostile: [String: Any] = [
+            "sshPort": 70000, "cpus": -1, "memoryMiB": Int.max, "name": "../../etc", "id": "x/y", "domainName": "a'b<c>",
+            "forwards": [["hostAddress": "127.0.0.1", "hostPort": 99999, "guestPort": 80, "proto": "tcp"]],
+            "architecture": "sparc", "created": "yesterday", "sshUser": "",
+        ]
+        for round in 0..<30 {
+            let id = String(format: "f%011x", round)
+            var record = valid
+            record["id"] = id
+            // One to three hostile fields; some rounds write plain garbage instead of JSON.
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                let (key, value) = hostile.randomElement(using: &generator)!
+                record[key] = value
+            }
+            let folder = state.appendingPathComponent("vms/\(id)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let data = round % 5 == 4 ? Data("{\"id\": \"\(id)\", trunc".utf8) : try JSONSerialization.data(withJSONObject: record)
+            try data.write(to: folder.appendingPathComponent("vm.json"))
+            // A console log that is a folder: `logs` must say so, not crash.
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("console.log"), withIntermediateDirectories: true)
+            // An old mtime: the sweep of incomplete folders must still keep it.
+            utimes(folder.path, [timeval(tv_sec: 1_000_000, tv_usec: 0), timeval(tv_sec: 1_000_000, tv_usec: 0)])
+            for command in [["list"], ["list", "--format", "json", "-a"], ["inspect", id], ["logs", id], ["rm", "-f", id], ["ssh", id, "--", "true"]] {
+                try await check(command)
+            }
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("vm.json").path), "a record that does not decode was deleted")
+        }
+        // A valid record whose console log is a folder: `logs` is an error, not a crash.
+        let id = "abcdef123456"
+        let folder = state.appendingPathComponent("vms/\(id)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("console.log"), withIntermediateDirectories: true)
+        try JSONSerialization.data(withJSONObject: valid).write(to: folder.appendingPathComponent("vm.json"))
+        try await check(["logs", id], allowed: [125])
+    }
+}
+}
