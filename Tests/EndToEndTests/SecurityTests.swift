@@ -92,6 +92,27 @@ extension EndToEnd {
         #expect(console[.type] as? FileAttributeType == .typeRegular, "console.log is still the planted link")
     }
 
+    /// SIGTERM while `podman build` runs a RUN step: the step (a runc container, not a child
+    /// of ours) is stopped too, and the run exits 143.
+    @Test func sigtermDuringABuildStopsItsRunStep() async throws {
+        let marker = "\(Int.random(in: 500...900)).25"
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-slow-\(UUID().uuidString.prefix(6).lowercased())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "FROM \(image)\nRUN sleep \(marker)\n".write(to: folder.appendingPathComponent("Containerfile"), atomically: false, encoding: .utf8)
+        func stepRunning() async throws -> Bool {
+            try await Harness.run("/usr/bin/pgrep", ["-f", "sleep \(marker)"]).status == 0
+        }
+        let status = try await Harness.podmanBootcInterrupted(["run", "--rm", folder.path, "--", "true"]) { _, pid in
+            let started = try await Harness.waitUntil(timeout: 60) { try await stepRunning() }
+            #expect(started, "the RUN step never started")
+            kill(pid, SIGTERM)
+        }
+        #expect(status == 143)
+        let stopped = try await Harness.waitUntil(timeout: 5) { try await !stepRunning() }
+        #expect(stopped, "the RUN step outlived the run")
+    }
+
     /// A host without udev leaves /dev/kvm 0600 root: the tool says so in one line, and
     /// scripts/setup.sh gives it udev's root:kvm 0660. (The time it costs per VM start, and
     /// what setup saves, is measured by `make bench`, not here.)

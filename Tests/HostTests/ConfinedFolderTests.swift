@@ -54,7 +54,7 @@ import Testing
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("cache/k"), withIntermediateDirectories: true)
         let disk = root.appendingPathComponent("cache/k/disk.raw")
-        FileManager.default.createFile(atPath: disk.path, contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: disk.path, contents: Data("x".utf8))
         chmod(disk.path, 0o644)
         chmod(root.appendingPathComponent("cache/k").path, 0o755)
         try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("cache/link"), withDestinationURL: URL(fileURLWithPath: "/etc/hostname"))
