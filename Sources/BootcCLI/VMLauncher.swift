@@ -142,13 +142,15 @@ struct VMLauncher: Sendable {
             // The guest's host key is ours too: pinned before the first connection, so none is unverified.
             let hostKey = SSHKeyPair()
             try HostKeyPin(file: vms.pinnedHostKey(id)).pin(hostKey.publicKeyBlob)
-            let identity = VMIdentity(
+            var identity = VMIdentity(
                 name: name, user: options.user, authorizedKeyLine: key.authorizedKeyLine(comment: "podman-bootc-\(name)"),
                 hostPrivateKey: hostKey.openSSHPrivateKey(comment: "podman-bootc-host-\(name)"),
                 hostPublicKeyLine: hostKey.authorizedKeyLine(comment: "podman-bootc-host-\(name)"))
-            let credentials = try deliver(SystemdCredentials.sshAccess(
+            let sshAccess = SystemdCredentials.sshAccess(
                 authorizedKeyLine: identity.authorizedKeyLine, user: options.user,
-                hostPrivateKey: identity.hostPrivateKey, hostPublicKeyLine: identity.hostPublicKeyLine), for: record)
+                hostPrivateKey: identity.hostPrivateKey, hostPublicKeyLine: identity.hostPublicKeyLine)
+            identity.publicCredentials = sshAccess.filter { !$0.isSecret }
+            let credentials = try deliver(sshAccess, for: record)
 
             // Warm start: not with a cloud-init seed (its first boot is what the user asked for).
             var pendingSave: PendingWarmSave?

@@ -26,6 +26,9 @@ struct VMIdentity: Sendable {
     var authorizedKeyLine: String
     var hostPrivateKey: String
     var hostPublicKeyLine: String
+    /// The VM's own public credentials (tmpfiles.extra, sysusers.extra), written over the
+    /// template's copies the restored guest still holds.
+    var publicCredentials: [SystemdCredential] = []
 }
 
 struct WarmStartError: ToolError {
@@ -202,8 +205,12 @@ struct WarmStart: Sendable {
         let session = try await VMLauncher(context: context).waitForSSH(vm, timeout: timeout, login: login)
         context.logger.debug("restore: logged in with the template's key")
         let now = Date().timeIntervalSince1970
-        let input = [identity.name, String(format: "%.6f", now), identity.user.name, identity.authorizedKeyLine,
-                     identity.hostPublicKeyLine].joined(separator: "\n") + "\n" + identity.hostPrivateKey
+        // Names are systemd credential names we chose (a safe alphabet); values travel base64.
+        let credentials = identity.publicCredentials.filter { ConfinedFolder.isSafeName($0.name) && !$0.name.contains(" ") }
+        let input = ([identity.name, String(format: "%.6f", now), identity.user.name, identity.authorizedKeyLine,
+                      identity.hostPublicKeyLine, String(credentials.count)]
+                     + credentials.map { "\($0.name) \($0.value.base64EncodedString())" }).joined(separator: "\n")
+            + "\n" + identity.hostPrivateKey
         let result = try await Blocking.run { try session.run(Self.identityScript, input: Data(input.utf8)) }
         guard result.status == 0 else {
             throw WarmStartError(reason: "the guest did not take its new identity (exit \(result.status)): \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -212,21 +219,29 @@ struct WarmStart: Sendable {
     }
 
     /// Runs as root in the guest. Line 1: hostname, 2: epoch seconds, 3: login user,
-    /// 4: authorized key, 5: host public key; the rest: the host private key. Shell builtins
-    /// wherever they do: every program started costs a noticeable time under emulation.
+    /// 4: authorized key, 5: host public key, 6: a count N, then N lines "credential base64";
+    /// the rest: the host private key. Shell builtins wherever they do: every program
+    /// started costs a noticeable time under emulation.
     static let identityScript = """
         set -eu
-        read -r name; read -r epoch; read -r user; read -r authorized; read -r hostpub
+        read -r name; read -r epoch; read -r user; read -r authorized; read -r hostpub; read -r count
+        credentials=""
+        i=0
+        while [ "$i" -lt "$count" ]; do read -r line; credentials="$credentials$line
+        "; i=$((i + 1)); done
         date -u -s "@$epoch" >/dev/null 2>&1 || echo "warning: the guest clock was not set" >&2
         printf '%s\\n' "$name" > /proc/sys/kernel/hostname
         umask 077
         rm -f /etc/ssh/ssh_host_ed25519_key
         while IFS= read -r line; do printf '%s\\n' "$line"; done > /etc/ssh/ssh_host_ed25519_key
-        # The template's host key credential, still in this boot's credentials, becomes this VM's.
-        cred=/run/credentials/@system/\(SystemdCredentials.hostKeyName)
-        if [ -f "$cred" ] && mount -o remount,rw /run/credentials/@system 2>/dev/null; then
-          while IFS= read -r line; do printf '%s\\n' "$line"; done < /etc/ssh/ssh_host_ed25519_key > "$cred" || true
-          mount -o remount,ro /run/credentials/@system 2>/dev/null || true
+        # The template's credentials, still in this boot's credentials, become this VM's own.
+        creds=/run/credentials/@system
+        if [ -f "$creds/\(SystemdCredentials.hostKeyName)" ] && mount -o remount,rw "$creds" 2>/dev/null; then
+          while IFS= read -r line; do printf '%s\\n' "$line"; done < /etc/ssh/ssh_host_ed25519_key > "$creds/\(SystemdCredentials.hostKeyName)" || true
+          printf '%s' "$credentials" | while read -r cname cvalue; do
+            [ -n "$cname" ] && [ -f "$creds/$cname" ] && printf '%s' "$cvalue" | base64 -d > "$creds/$cname" || true
+          done
+          mount -o remount,ro "$creds" 2>/dev/null || true
         fi
         umask 022
         printf '%s\\n' "$hostpub" > /etc/ssh/ssh_host_ed25519_key.pub

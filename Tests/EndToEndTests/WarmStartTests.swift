@@ -92,6 +92,15 @@ extension EndToEnd {
             let templateKey = try await openSSH(port: port, key: template.appendingPathComponent("ssh/id_ed25519"),
                                                 pin: folder.appendingPathComponent("ssh/host_key"), "true")
             #expect(templateKey.status == 255, "the template's key was refused")
+            // Only its own credentials: in its libvirt definition (its own files) and in the
+            // guest, where the template's copies from the saved boot were overwritten.
+            let ownHostKey = try String(contentsOf: folder.appendingPathComponent("credentials/podman-bootc.ssh-host-key"), encoding: .utf8)
+            let ownPublicKey = try String(contentsOf: folder.appendingPathComponent("ssh/id_ed25519.pub"), encoding: .utf8)
+            let inGuest = try await Harness.podmanBootc(["ssh", name, "--", "cat /run/credentials/@system/podman-bootc.ssh-host-key; "
+                                                         + "grep -o 'authorized_keys 0600 root root - [^ ]*' /run/credentials/@system/tmpfiles.extra | awk '{print $NF}' | base64 -d"])
+            #expect(inGuest.stdout == ownHostKey + ownPublicKey, "the guest still holds another VM's credentials: \(inGuest.stdout)")
+            let xml = try await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "dumpxml", name])
+            #expect(xml.stdout.contains("file='\(folder.path)/credentials/podman-bootc.ssh-host-key'"), "the domain does not use its own credential file")
             hostKeys.append(try String(contentsOf: folder.appendingPathComponent("ssh/host_key"), encoding: .utf8))
             clientKeys.append(try String(contentsOf: folder.appendingPathComponent("ssh/id_ed25519"), encoding: .utf8))
         }
