@@ -42,10 +42,13 @@ struct CommandContext: Sendable {
             return handler
         }
         logger.logLevel = options.debug ? .debug : options.logLevel
+        let locations = StateLocations.current()
+        // Any command: state an older version loosened is private again before it is used.
+        if geteuid() == 0 { locations.secure() }
         return CommandContext(
             logger: logger,
             runner: SubprocessRunner(logger: logger),
-            locations: StateLocations.current(),
+            locations: locations,
             progress: ProgressReporter(quiet: quiet),
             environment: ProcessInfo.processInfo.environment)
     }

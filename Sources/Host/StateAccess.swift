@@ -40,10 +40,9 @@ public enum StateAccess {
     public static func userMode(_ mode: mode_t) -> mode_t { mode & ~userUmask }
 
     /// Takes group and other access away from state an earlier version wrote (0755 folders,
-    /// 0644 disks), once per state folder. Symlinks are never followed.
+    /// 0644 disks). Every time, not once: an older version run in between loosens it again.
+    /// A walk of lstat calls (the state holds tens of entries); links are never followed.
     public static func tighten(_ root: URL) {
-        let marker = root.appendingPathComponent(".private-v1")
-        guard access(marker.path, F_OK) != 0 else { return }
         var pending = [root.path]
         while let folder = pending.popLast() {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
@@ -62,6 +61,5 @@ public enum StateAccess {
                 }
             }
         }
-        close(open(marker.path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, privateFile))
     }
 }

@@ -32,8 +32,21 @@ public struct StateLocations: Sendable {
     public func prepare() throws {
         for dir in [root, diskCache, vms] {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            chmod(dir.path, StateAccess.passThroughFolder)
         }
-        StateAccess.tighten(root)
+        secure()
+    }
+
+    /// Makes existing state private again (an older version wrote 0755 folders and 0644
+    /// disks). Only what is podman-bootc's: cache/ and vms/, and the root itself only when
+    /// it holds nothing else (PODMAN_BOOTC_STATE_DIR may name a shared folder such as /tmp).
+    public func secure() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return }
+        if Set(entries).isSubset(of: ["cache", "vms"]) { chmod(root.path, StateAccess.passThroughFolder) }
+        for dir in [diskCache, vms] where entries.contains(dir.lastPathComponent) {
+            var info = stat()
+            guard lstat(dir.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+            chmod(dir.path, StateAccess.passThroughFolder)
+            StateAccess.tighten(dir)
+        }
     }
 }
