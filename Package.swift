@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["BootcCore", .product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: ["BootcCore", "GoldenFiles", .product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: swiftSettings),
     ]
 )

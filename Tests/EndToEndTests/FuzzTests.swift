@@ -150,18 +150,9 @@ extension EndToEnd {
         ]
         let pieces = [":", "-", " ", "\n", "[", "]", "{", "}", "\"", "'", "&a", "*a", "!!", "#", "\t", "0", "~", "|", "\r\n"]
         for round in 0..<60 {
-            var text = Array(seeds[round % seeds.count])
-            if round >= seeds.count {
-                for _ in 0..<Int.random(in: 1...6, using: &generator) {
-                    let at = Int.random(in: 0...text.count, using: &generator)
-                    if Bool.random(using: &generator) || at == text.count {
-                        text.insert(contentsOf: pieces.randomElement(using: &generator)!, at: at)
-                    } else {
-                        text.remove(at: at)
-                    }
-                }
-            }
-            try String(text).write(to: project.appendingPathComponent("images.yml"), atomically: false, encoding: .utf8)
+            let seed = seeds[round % seeds.count]
+            let text = round < seeds.count ? seed : generator.mutate(seed, pieces: pieces, edits: 1...6)
+            try text.write(to: project.appendingPathComponent("images.yml"), atomically: false, encoding: .utf8)
             // layers commands write .build/ only on generate; validate and plans never do.
             try await check(["layers", "validate", "--dir", project.path], allowed: [0, 1, 2])
             try await check(["run", "--dry-run", "--config", project.appendingPathComponent("images.yml").path, "app"])
@@ -184,14 +175,9 @@ extension EndToEnd {
         ]
         let pieces = ["=", "\\", "\n", "[", "]", "$", "{", "}", "%", " ", "\r", "#", ";", "\"", "'"]
         for round in 0..<50 {
-            var text = Array(seeds[round % seeds.count])
-            if round >= seeds.count {
-                for _ in 0..<Int.random(in: 1...4, using: &generator) {
-                    let at = Int.random(in: 0...text.count, using: &generator)
-                    text.insert(contentsOf: pieces.randomElement(using: &generator)!, at: min(at, text.count))
-                }
-            }
-            try String(text).write(to: unit, atomically: false, encoding: .utf8)
+            let seed = seeds[round % seeds.count]
+            let text = round < seeds.count ? seed : generator.mutate(seed, pieces: pieces, edits: 1...4)
+            try text.write(to: unit, atomically: false, encoding: .utf8)
             try await check(["run", "--dry-run", unit.path])
             try await check(["invariance", "check", unit.path])
         }

@@ -14,3 +14,20 @@ public struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension SeededGenerator {
+    /// `text` with `edits` random edits: a piece inserted or a character removed at random
+    /// places (the mutations fuzz tests apply to seed files).
+    public mutating func mutate(_ text: String, pieces: [String], edits: ClosedRange<Int>) -> String {
+        var characters = Array(text)
+        for _ in 0..<Int.random(in: edits, using: &self) {
+            let at = Int.random(in: 0...characters.count, using: &self)
+            if Bool.random(using: &self) || at == characters.count {
+                characters.insert(contentsOf: pieces.randomElement(using: &self)!, at: at)
+            } else {
+                characters.remove(at: at)
+            }
+        }
+        return String(characters)
+    }
+}

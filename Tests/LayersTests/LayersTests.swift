@@ -148,16 +148,8 @@ enum Fixture {
         let pieces = [":", "-", " ", "\n", "[", "]", "{", "}", "\"", "'", "&a", "*a", "!!", "#", "\t", "0", "~", "|"]
         for _ in 0..<300 {
             let which = Int.random(in: 0..<targets.count, using: &generator)
-            var text = Array(originals[which])
-            for _ in 0..<Int.random(in: 1...6, using: &generator) {
-                let at = Int.random(in: 0...text.count, using: &generator)
-                if Bool.random(using: &generator) || at == text.count {
-                    text.insert(contentsOf: pieces.randomElement(using: &generator)!, at: at)
-                } else {
-                    text.remove(at: at)
-                }
-            }
-            try String(text).write(to: root.appendingPathComponent(targets[which]), atomically: false, encoding: .utf8)
+            let text = generator.mutate(originals[which], pieces: pieces, edits: 1...6)
+            try text.write(to: root.appendingPathComponent(targets[which]), atomically: false, encoding: .utf8)
             if let project = try? Project.load(root: root) {
                 let found = project.validate()
                 if found.isEmpty { _ = try? project.generateAll() }
