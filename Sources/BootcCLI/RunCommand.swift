@@ -157,7 +157,7 @@ struct RunCommand: AsyncParsableCommand {
             var options = try launchOptions(image: plan.reference)
             if case .rootFilesystem(let folder) = source { options.rootFilesystem = folder }
             let disk = try await launcher.plan(options)
-            report = Report(image: plan.reference, build: plan.decision, key: disk.key, installer: disk.installer,
+            report = Report(image: plan.reference, build: plan.decision, key: disk.key.isEmpty ? nil : disk.key, installer: disk.installer,
                             reuse: disk.reuse, reason: disk.reason, disk: disk.disk)
         }
         switch format {

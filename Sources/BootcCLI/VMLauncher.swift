@@ -83,7 +83,16 @@ struct VMLauncher: Sendable {
     func plan(_ options: LaunchOptions) async throws -> CachePlan {
         guard geteuid() == 0 else { throw VMError.requiresRoot }
         if options.rootFilesystem == nil, try await context.podman.inspect(options.image) == nil {
-            let fetch = Podman.namesRegistry(options.image) ? "pull it" : "copy it from the sudo user's storage, if there"
+            // Where `run` would get it from, asked read-only; nowhere is the error `run` gives.
+            let fetch: String
+            if let user = PodmanEndpoint.sudoUserStorage(environment: context.environment),
+               (try? await Podman(runner: context.runner, endpoint: user).inspect(options.image)) != nil {
+                fetch = "copy it from \(user)"
+            } else if Podman.namesRegistry(options.image) {
+                fetch = "pull it"
+            } else {
+                throw PodmanError.imageNotFound(reference: options.image, pullError: nil)
+            }
             return CachePlan(key: "", installer: options.disk.installer, reuse: false,
                              reason: "\(options.image) is not in rootful podman storage: run would \(fetch), then install its disk", disk: nil)
         }

@@ -121,8 +121,9 @@ public struct DiskInstaller: Sendable {
                                  disk: hit.artifacts.disk)
             }
         }
-        let installer = candidates.count == 1 ? candidates[0] : request.installer
-        let inputs = request.cacheKey(installer: candidates[0])
+        // Nothing cached: report the likelier installer (the label's word) and its key.
+        let installer = candidates[0]
+        let inputs = request.cacheKey(installer: installer)
         let key = inputs.key
         let previous = cache.entries().filter { $0.inputs.reference == request.reference }.max { $0.created < $1.created }
         let reason: String
@@ -132,7 +133,7 @@ public struct DiskInstaller: Sendable {
         } else {
             reason = "no disk of \(request.reference) is cached"
         }
-        return CachePlan(key: candidates.count == 1 ? key : "", installer: installer, reuse: false, reason: reason, disk: nil)
+        return CachePlan(key: key, installer: installer, reuse: false, reason: reason, disk: nil)
     }
 
     /// Returns the cached disk for the request, installing it first when there is none.

@@ -53,3 +53,21 @@ extension EndToEnd {
     }
 }
 }
+
+extension EndToEnd.BootcInstallTests {
+    /// The containers.bootc=1 label is a claim, not proof: an image carrying it without
+    /// /usr/bin/bootc is installed by the direct installer, with a note, instead of failing.
+    @Test func labelWithoutBootcFallsBackToTheDirectInstaller() async throws {
+        let tag = "localhost/podman-bootc-test:label-only"
+        try await Harness.buildImage(tag, containerfile: "FROM \(Harness.demoImage)\nLABEL containers.bootc=1\n")
+        let result = try await Harness.podmanBootc(["cache", "add", tag])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("labelled containers.bootc=1 but has no /usr/bin/bootc; installing it with the direct installer"),
+                "stderr: \(result.stderr)")
+        struct Plan: Decodable { var reuse: Bool; var installer: String }
+        let planned = try await Harness.podmanBootc(["run", "--dry-run", "--format", "json", tag])
+        let plan = try JSONDecoder().decode(Plan.self, from: Data(planned.stdout.utf8))
+        #expect(plan.reuse && plan.installer == "direct", "\(planned.stdout)")
+        _ = try await Harness.run("/usr/bin/podman", ["rmi", "-f", tag])
+    }
+}

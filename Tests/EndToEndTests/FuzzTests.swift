@@ -125,7 +125,7 @@ extension EndToEnd {
         try await check(["rm", "-f", "zz"], allowed: [127])
         // An image reference podman would choke on is ours to report: usage, not podman's 125.
         try await check(["run", "--dry-run", "UPPER/Case:x"], allowed: [64])
-        try await check(["run", "--dry-run", "localhost/podman-bootc-fuzz-missing:x"], allowed: [0])
+        try await check(["run", "--dry-run", "localhost/podman-bootc-fuzz-missing:x"], allowed: [127])
         try await check(["run", "--name", "bad/name", "localhost/podman-bootc-fuzz-missing:x"], allowed: [64])
     }
 
