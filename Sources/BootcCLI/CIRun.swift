@@ -136,11 +136,12 @@ final class CIRun: @unchecked Sendable {
                 try ConfinedFolder(creating: folder.path, mode: StateAccess.userMode(0o755))
                     .createFile("journal.txt", mode: StateAccess.userMode(0o644), replacing: true)
             }
-            let streams = LocalStreams(input: -1, output: journal.fd, error: journal.fd)
+            // The guest decides how much it writes: a journal is cut at 256 MiB.
+            let streams = LocalStreams(input: -1, output: journal.fd, error: journal.fd, outputLimit: 256 << 20)
             _ = try await Blocking.run { try session.execute("journalctl -b --no-pager", streams: streams) }
             collected.withLock { $0.logs.append(journal.path) }
         } catch {
-            progress.notice("warning: the guest journal was not saved: \(error)")
+            progress.notice("warning: the guest journal was not saved whole: \(error)")
         }
     }
 

@@ -10,13 +10,17 @@ public struct LocalStreams: Sendable {
     public var input: Int32
     public var output: Int32
     public var error: Int32
+    /// At most this many bytes of output and error together (when they go to a file the guest
+    /// should not be able to fill the host disk through); nil: no limit.
+    public var outputLimit: UInt64?
 
     public static let standard = LocalStreams(input: STDIN_FILENO, output: STDOUT_FILENO, error: STDERR_FILENO)
 
-    public init(input: Int32, output: Int32, error: Int32) {
+    public init(input: Int32, output: Int32, error: Int32, outputLimit: UInt64? = nil) {
         self.input = input
         self.output = output
         self.error = error
+        self.outputLimit = outputLimit
     }
 }
 
@@ -70,6 +74,7 @@ extension SSHSession {
         var pendingInput = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         var lastSize = trackWindowSize ? TerminalSize.of(streams.output) : nil
+        var written: UInt64 = 0
 
         while true {
             // Drain what the channel has for stdout (stream 0) and stderr (stream 1).
@@ -79,6 +84,10 @@ extension SSHSession {
                         libssh2_channel_read_ex(channel, stream, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
                     }
                     if n > 0 {
+                        written += UInt64(n)
+                        if let limit = streams.outputLimit, written > limit {
+                            throw SSHError.io("more than \(limit >> 20) MiB of output; the rest was not kept")
+                        }
                         try writeAll(fd, buffer, count: n)
                     } else if n == Self.eagain || n == 0 {
                         break
