@@ -143,7 +143,6 @@ struct VMLauncher: Sendable {
         record.cloudInitSeed = seed == nil ? nil : true
         try vms.create(record)
         do {
-            if options.removeOnExit { try vms.holdOwnerLock(id) }
             // Each VM has its own copy: libvirt relabels the files a running domain uses.
             if let seed { try FileManager.default.copyItem(at: seed, to: vms.cloudInitSeed(id)) }
             let key = SSHKeyPair()

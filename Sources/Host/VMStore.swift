@@ -35,12 +35,14 @@ public struct VMStore: Sendable {
     }
 
     /// Creates the VM's folder (0711: QEMU's user reaches the overlay and console log through it)
-    /// and its private ssh/ folder (0700).
+    /// and its private ssh/ folder (0700). A `--rm` VM's owner lock is taken before its record
+    /// exists, so no other run's sweep can take the new VM for an abandoned one.
     public func create(_ record: VMRecord) throws {
         let dir = folder(record.id)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("ssh"), withIntermediateDirectories: true)
         chmod(dir.path, StateAccess.passThroughFolder)
         chmod(dir.appendingPathComponent("ssh").path, StateAccess.privateFolder)
+        if record.removeOnExit { try holdOwnerLock(record.id) }
         try save(record)
     }
 
@@ -68,7 +70,7 @@ public struct VMStore: Sendable {
     /// The lock a `--rm` VM's process holds for as long as it lives: the kernel drops it when
     /// the process dies, however it dies, and it means the same across containers sharing
     /// the state folder (a PID does not).
-    public func holdOwnerLock(_ id: String) throws {
+    func holdOwnerLock(_ id: String) throws {
         let lock = try FileLock(path: folder(id).appendingPathComponent(Self.ownerLockName).path)
         Self.heldOwnerLocks.withLock { $0.append(lock) }
     }

@@ -80,7 +80,7 @@ public struct DiskInstaller: Sendable {
         self.notice = notice
     }
 
-    /// auto means bootc for images that ship it: the bootc label, else /usr/bin/bootc in the image.
+    /// auto means bootc for images that ship /usr/bin/bootc (looked for in the image, whatever its label says).
     public func resolveInstaller(_ request: InstallRequest) async throws -> InstallerChoice {
         if request.rootFilesystem != nil {
             // bootc install runs the image as a container, which a bare folder is not.
