@@ -149,20 +149,11 @@ final class CIRun: @unchecked Sendable {
     func saveConsoleLog(_ log: URL) {
         guard let folder = options.logsFolder else { return }
         do {
-            let source = open(log.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-            guard source >= 0 else { throw ConfinedPathError(path: log.path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
-            defer { close(source) }
-            var info = stat()
-            guard fstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-                throw ConfinedPathError(path: log.path, reason: "is not a regular file")
-            }
+            let source = try FileDescriptorHandle.openRegularFile(log.path)
             let target = try ConfinedFolder(creating: folder.path, mode: StateAccess.userMode(0o755))
                 .createFile("console.log", mode: StateAccess.userMode(0o644), replacing: true)
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let count = read(source, &buffer, buffer.count)
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { break }
+            while case let count = try source.read(into: &buffer), count > 0 {
                 try buffer.withUnsafeBytes { try target.write(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
             }
             collected.withLock { $0.logs.append(target.path) }

@@ -1,27 +1,22 @@
 // Reading the last lines of a VM's serial console log for error reports.
 
 import Foundation
+import Host
 
 enum ConsoleLog {
     /// The last `count` non-empty lines, with terminal escape sequences and control bytes removed.
     static func tail(_ url: URL, count: Int = 15) -> [String] {
         // The last 64 KiB of a regular file only: never a whole huge log, never a FIFO.
-        let fd = open(url.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return [] }
-        let window = 64 * 1024
-        if info.st_size > window { lseek(fd, off_t(info.st_size) - off_t(window), SEEK_SET) }
-        var buffer = [UInt8](repeating: 0, count: window)
-        var filled = 0
-        while filled < window {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, window - filled) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            filled += n
+        guard let log = try? FileDescriptorHandle.openRegularFile(url.path) else { return [] }
+        let window: off_t = 64 * 1024
+        let size = lseek(log.fd, 0, SEEK_END)
+        lseek(log.fd, max(0, size - window), SEEK_SET)
+        var tail: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: Int(window))
+        while tail.count < Int(window), let count = try? log.read(into: &buffer), count > 0 {
+            tail += buffer[..<count]
         }
-        let text = String(decoding: buffer[..<filled], as: UTF8.self)
+        let text = String(decoding: tail.suffix(Int(window)), as: UTF8.self)
         return text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" })
             .map { cleaned(String($0)) }
             .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import BootcCore
 import Foundation
+import Host
 
 struct InspectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,25 +58,17 @@ struct LogsCommand: AsyncParsableCommand {
         let context = CommandContext.live(options: global, quiet: true)
         let record = try selection.record(in: context.vms)
         let path = context.vms.consoleLog(record.id).path
-        // Only a regular file, opened without following a link: a folder, FIFO or device put
-        // there would otherwise crash the read or block it forever.
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw VMStateError.noConsoleLog(name: record.name, path: path) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+        guard let log = try? FileDescriptorHandle.openRegularFile(path) else {
             throw VMStateError.noConsoleLog(name: record.name, path: path)
         }
         InterruptCleanup.shared.install()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let count = read(fd, &buffer, buffer.count)
+            guard let count = try? log.read(into: &buffer) else { throw VMStateError.noConsoleLog(name: record.name, path: path) }
             if count > 0 {
                 FileHandle.standardOutput.write(Data(buffer[..<count]))
                 continue
             }
-            if count < 0 && errno == EINTR { continue }
-            guard count == 0 else { throw VMStateError.noConsoleLog(name: record.name, path: path) }
             guard follow else { return }
             // The log is a plain file written by virtlogd: poll its growth.
             try await Task.sleep(for: .milliseconds(250))

@@ -107,6 +107,28 @@ public final class FileDescriptorHandle: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// A regular file opened for reading without following a link: a folder, FIFO or device
+    /// put in its place would otherwise fail the read, block it forever, or never end.
+    public static func openRegularFile(_ path: String) throws -> FileDescriptorHandle {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw ConfinedPathError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw ConfinedPathError(path: path, reason: "is not a regular file")
+        }
+        return FileDescriptorHandle(fd: fd, path: path)
+    }
+
+    /// Reads up to `buffer.count` bytes; 0 at the end. Retries on EINTR.
+    public func read(into buffer: inout [UInt8]) throws -> Int {
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+            if count >= 0 { return count }
+            guard errno == EINTR else { throw ConfinedPathError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
+        }
+    }
+
     /// Writes all of `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0

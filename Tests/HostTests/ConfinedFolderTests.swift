@@ -108,3 +108,22 @@ import Testing
         #expect(gone)
     }
 }
+
+@Suite struct RegularFileTests {
+    @Test func onlyRegularFilesAreOpenedForReading() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("regular-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base.appendingPathComponent("folder"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: base) }
+        let file = base.appendingPathComponent("log")
+        try "console".write(to: file, atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(at: base.appendingPathComponent("link"), withDestinationURL: file)
+        #expect(mkfifo(base.appendingPathComponent("fifo").path, 0o600) == 0)
+
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = try FileDescriptorHandle.openRegularFile(file.path).read(into: &buffer)
+        #expect(String(decoding: buffer[..<count], as: UTF8.self) == "console")
+        for name in ["folder", "fifo", "link", "missing"] {
+            #expect(throws: ConfinedPathError.self, "\(name)") { try FileDescriptorHandle.openRegularFile(base.appendingPathComponent(name).path) }
+        }
+    }
+}
