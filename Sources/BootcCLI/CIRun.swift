@@ -95,7 +95,7 @@ final class CIRun: @unchecked Sendable {
     private var currentVM: AttachedVM? { lock.withLock { attachedVM } }
 
     private func expire(after timeout: Duration) {
-        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !finished.exchange(true, ordering: .acquiringAndReleasing), InterruptCleanup.shared.takeOver() else { return }
         TerminalState.restore()
         let message = "the run did not finish within \(Int(timeout.seconds))s (--timeout); the VM was destroyed"
         FileHandle.standardError.write(Data("\nError: \(message)\n".utf8))

@@ -13,6 +13,8 @@ final class InterruptCleanup: Sendable {
     private let actions = Mutex<[Int: @Sendable () -> Void]>([:])
     private let nextID = Atomic<Int>(0)
     private let sources = Mutex<[any DispatchSourceSignal]>([])
+    /// Set once a signal or a deadline took over: from then on only its handler ends the process.
+    private let takenOver = Atomic<Bool>(false)
 
     /// Installs the signal handlers once. SIGPIPE is ignored so a closed pipe is an error we see.
     func install() {
@@ -56,7 +58,25 @@ final class InterruptCleanup: Sendable {
         for action in pending { action() }
     }
 
+    /// Ends the process with `status`, unless a signal is being handled: its handler is still
+    /// stopping our children and removing what must not outlive us, and it exits (128+signal)
+    /// when done. Without the wait, a command that saw its `podman build` die of our SIGTERM
+    /// exited first, and the build's RUN step (killed only after the grace) outlived us.
+    func finish(_ status: Int32) -> Never {
+        if takenOver.load(ordering: .acquiring) {
+            while true { pause() }
+        }
+        exitNow(status)
+    }
+
+    /// Claims the end of the process for a signal or deadline handler; false if another
+    /// handler already did (a second signal while cleaning up changes nothing).
+    func takeOver() -> Bool {
+        !takenOver.exchange(true, ordering: .acquiringAndReleasing)
+    }
+
     private func interrupted(by signalNumber: Int32) {
+        guard takeOver() else { return }
         TerminalState.restore()
         if actions.withLock({ !$0.isEmpty }) {
             FileHandle.standardError.write(Data("\ninterrupted: cleaning up\n".utf8))
@@ -68,9 +88,9 @@ final class InterruptCleanup: Sendable {
     }
 }
 
-/// Ends the process from a thread other than the one running the command. `_exit`, not
-/// `exit`: exit's handlers (OpenSSL's cleanup among them) would tear down libraries the other
-/// thread may still be using; that crashed a --timeout run whose SSH session was closing.
+/// Ends the process. `_exit`, not `exit`: exit's handlers (OpenSSL's cleanup among them) tear
+/// down libraries that other threads may still be using; that crashed a --timeout run whose
+/// SSH session was closing, and detached runs whose session was being freed on another task.
 func exitNow(_ status: Int32) -> Never {
     fflush(nil)
     _exit(status)

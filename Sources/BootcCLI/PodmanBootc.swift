@@ -25,22 +25,22 @@ public struct PodmanBootc: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-            Foundation.exit(0)
+            InterruptCleanup.shared.finish(0)
         } catch let error as ToolError {
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
-            Foundation.exit(error.exitCode)
+            InterruptCleanup.shared.finish(error.exitCode)
         } catch let error as ExitCode {
-            Foundation.exit(error.rawValue)
+            InterruptCleanup.shared.finish(error.rawValue)
         } catch let error as CocoaError {
             FileHandle.standardError.write(Data("Error: \(error.localizedDescription)\n".utf8))
-            Foundation.exit(ExitStatus.toolFailure)
+            InterruptCleanup.shared.finish(ExitStatus.toolFailure)
         } catch {
             if let code = exitCodeForParserError(error) {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(code)
+                InterruptCleanup.shared.finish(code)
             }
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
-            Foundation.exit(ExitStatus.toolFailure)
+            InterruptCleanup.shared.finish(ExitStatus.toolFailure)
         }
     }
 
