@@ -53,10 +53,19 @@ let package = Package(
             name: "SSH",
             dependencies: ["BootcCore", "Host", "CLibSSH2", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
+        // The pipeline: resolve -> build -> install -> boot -> connect -> command, behind ports.
+        .target(
+            name: "BootcPipeline",
+            dependencies: [
+                "BootcCore", "Host", "Podman", "Installer", "Invariance", "Layers", "Libvirt", "SSH",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        // Commands: parse, call the pipeline, render. Never Libvirt, SSH, Installer or Host.
         .target(
             name: "BootcCLI",
             dependencies: [
-                "BootcCore", "Host", "Podman", "Installer", "Invariance", "Layers", "Libvirt", "SSH",
+                "BootcCore", "BootcPipeline", "Podman", "Invariance", "Layers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,14 +2,14 @@
 
 import ArgumentParser
 import BootcCore
-import Host
+import BootcPipeline
 import Foundation
 
 public struct PodmanBootc: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "podman-bootc",
         abstract: "Boot bootable container images as VMs and SSH into them.",
-        version: "0.1.0",
+        version: ToolVersion.current,
         subcommands: [RunCommand.self, ListCommand.self, SSHCommand.self, StopCommand.self, StartCommand.self,
                       RmCommand.self, InspectCommand.self, LogsCommand.self, ConsoleCommand.self, ImagesCommand.self, CacheCommand.self, InvarianceCommand.self, LayersCommand.self])
 
@@ -17,7 +17,7 @@ public struct PodmanBootc: AsyncParsableCommand {
 
     /// Parses, runs, and exits: `Error: ...` once on stderr and the documented exit code.
     public static func runAndExit() async -> Never {
-        StateAccess.restrictUmask()
+        UserFiles.restrictUmask()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -1,0 +1,44 @@
+// The options that change an installed disk, shared by `run`, `cache add` and `cache warm`.
+
+import ArgumentParser
+import BootcCore
+import BootcPipeline
+
+struct DiskOptions: ParsableArguments {
+    @Option(help: "Size of the VM's disk (sparse), e.g. 20G (default: max(10G, 2 x image size)).",
+            transform: ArgumentValue.size(example: "20G"))
+    var diskSize: ByteSize?
+
+    @Option(help: ArgumentHelp("Installer: auto (bootc when the image ships it), bootc, or direct.", valueName: "installer"))
+    var installer: InstallerChoice = .auto
+
+    @Option(help: "Root filesystem for bootc install (e.g. xfs, ext4, btrfs).")
+    var filesystem: String?
+
+    @Option(help: "Maximum size of the root filesystem for bootc install, e.g. 8G (bootc's --root-size).",
+            transform: ArgumentValue.size(example: "8G"))
+    var rootSizeMax: ByteSize?
+
+    @Option(name: .customLong("karg"), help: ArgumentHelp("Extra kernel argument (repeatable).", valueName: "arg"))
+    var kernelArguments: [String] = []
+
+    @Option(help: ArgumentHelp("Run bootc install through this podman system connection (a rootful podman machine); the cache folder must be shared with it.", valueName: "name"))
+    var connection: String?
+
+    func validate() throws {
+        if let connection, connection.isEmpty || connection.hasPrefix("-") || connection.contains(where: { $0.isWhitespace || $0.isNewline }) {
+            throw ValidationError("--connection \(connection.debugDescription) is not a connection name; see `podman system connection list`")
+        }
+        if let filesystem, filesystem.isEmpty || !filesystem.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+            throw ValidationError("--filesystem \(filesystem.debugDescription) is not a filesystem name (e.g. xfs, ext4, btrfs)")
+        }
+        for karg in kernelArguments where karg.isEmpty || karg.contains(where: { $0.isWhitespace || $0.isNewline }) {
+            throw ValidationError("--karg \(karg.debugDescription) must be one kernel argument without spaces (repeat --karg for several)")
+        }
+    }
+
+    var choices: DiskChoices {
+        DiskChoices(diskSize: diskSize, installer: installer, filesystem: filesystem, rootSize: rootSizeMax,
+                    kernelArguments: kernelArguments, connection: connection)
+    }
+}

@@ -1,0 +1,40 @@
+// Options every command accepts, and the pipeline context they give.
+
+import ArgumentParser
+import BootcPipeline
+import Logging
+
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("connect"), help: "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else qemu:///system for root, qemu:///session otherwise).")
+    var libvirtURI: String?
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: Logger.Level = .warning
+
+    @Flag(help: "Log what podman-bootc does (every program it runs, every libvirt call): --log-level debug.")
+    var debug = false
+
+    /// The live context: libvirt, libssh2, podman, the state folders.
+    func context(quiet: Bool, consoleStreams: Bool = false) -> PipelineContext {
+        .live(logLevel: debug ? .debug : logLevel, quiet: quiet, consoleStreams: consoleStreams)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A command that works through the pipeline: `run()` builds the live context, tests call
+/// `run(_:)` with fakes.
+protocol PipelineCommand: AsyncParsableCommand {
+    var global: GlobalOptions { get }
+    /// The live context for this command (its quiet flag, console streams).
+    func liveContext() -> PipelineContext
+    func run(_ context: PipelineContext) async throws
+}
+
+extension PipelineCommand {
+    func liveContext() -> PipelineContext { global.context(quiet: true) }
+
+    func run() async throws {
+        try await run(liveContext())
+    }
+}

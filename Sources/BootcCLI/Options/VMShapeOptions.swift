@@ -1,0 +1,34 @@
+// The VM's shape, shared by `run` and `cache warm` (a warm state belongs to one shape).
+
+import ArgumentParser
+import BootcCore
+import BootcPipeline
+import Foundation
+
+struct VMShapeOptions: ParsableArguments {
+    @Option(help: "Virtual CPUs (1-256).", transform: ArgumentValue.cpus)
+    var cpus: Int = 2
+
+    @Option(help: "Memory, e.g. 2G or 4096M (at least 256M).", transform: ArgumentValue.size(atLeast: .mebibytes(256), example: "2G, 4096M"))
+    var memory: ByteSize = .mebibytes(2048)
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Log in as this user: the VM's key is installed for it (and root); the guest creates it when the image lacks it.", valueName: "user"),
+            transform: ArgumentValue.user)
+    var user: GuestUser = .root
+
+    @Option(help: ArgumentHelp("Acceleration: auto, kvm or tcg (also $PODMAN_BOOTC_ACCEL).", valueName: "mode"))
+    var accel: AccelerationMode?
+
+    @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m.", transform: ArgumentValue.duration(example: "300s, 5m"))
+    var sshTimeout: Duration = .seconds(300)
+
+    func validate() throws {
+        _ = try AccelerationMode.resolve(accel)
+    }
+
+    /// The VM options these give, with the disk options and the libvirt URI.
+    func vmOptions(disk: DiskChoices, libvirtURI: String?, removeOnExit: Bool) throws -> VMOptions {
+        VMOptions(cpus: cpus, memoryMiB: Int(memory.mebibytes), disk: disk, accelerator: try AccelerationMode.resolve(accel),
+                  user: user, removeOnExit: removeOnExit, libvirtURI: libvirtURI, sshTimeout: sshTimeout)
+    }
+}

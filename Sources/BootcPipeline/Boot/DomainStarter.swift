@@ -1,0 +1,99 @@
+// A VM's domain: its credentials, its copy-on-write disk, its XML, and starting it on a free
+// loopback port.
+
+import BootcCore
+import Foundation
+import Host
+import Installer
+import Libvirt
+
+struct DomainStarter: Sendable {
+    let context: PipelineContext
+    let connection: any HypervisorConnection
+
+    /// How many ports a start tries before giving up.
+    static let portAttempts = 3
+
+    /// Public credentials go into SMBIOS OEM strings (x86_64); secret ones, and all of them
+    /// where there is no SMBIOS (aarch64 direct kernel boot), into fw_cfg files in the VM folder.
+    func deliver(_ credentials: [SystemdCredential], for record: VMRecord) throws -> CredentialDelivery {
+        var delivery = CredentialDelivery()
+        for credential in credentials {
+            if credential.isSecret || record.architecture != .x86_64 {
+                try context.vms.writeCredential(record.id, name: credential.name, value: credential.value)
+                delivery.files.append(FirmwareCredentialFile(
+                    name: credential.name, file: context.vms.credentialFile(record.id, name: credential.name).path))
+            } else {
+                delivery.oemStrings.append(credential.oemString)
+            }
+        }
+        return delivery
+    }
+
+    /// The VM's copy-on-write disk over the cached disk, which VMs never write. The host key
+    /// survives a new overlay: the guest gets it from its credential at every boot.
+    func createOverlay(for record: VMRecord, backingDisk: String, backingFormat: String = "raw") async throws {
+        let overlay = context.vms.overlay(record.id).path
+        try? FileManager.default.removeItem(atPath: overlay)
+        try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", backingFormat, "-b", backingDisk, overlay])
+    }
+
+    /// Starts the domain `spec` describes on a free loopback port; retries with another port
+    /// when one was taken between choosing it and QEMU binding it. With `persistentSpec` (a
+    /// restore), a kept VM's definition is the cold one: its next `start` boots its own disk.
+    func start(_ record: inout VMRecord, persistentSpec: ((VMRecord) -> DomainSpec)? = nil,
+               spec: (VMRecord) -> DomainSpec) async throws -> any VirtualMachineDomain {
+        var attempt = 0
+        while true {
+            attempt += 1
+            record.sshPort = try FreePort.loopback()
+            try context.vms.save(record)
+            let xml = spec(record).render()
+            context.logger.debug("domain XML", metadata: ["xml": "\(xml)"])
+            do {
+                return try await startOnce(xml: xml, persistentXML: persistentSpec?(record).render(), transient: record.removeOnExit)
+            } catch let taken as HostPortTaken where attempt < Self.portAttempts {
+                context.logger.debug("port \(record.sshPort) was taken; trying another", metadata: ["error": "\(taken)"])
+                continue
+            }
+        }
+    }
+
+    private func startOnce(xml: String, persistentXML: String?, transient: Bool) async throws -> any VirtualMachineDomain {
+        if transient { return try await connection.createTransient(xml: xml, autoDestroy: true) }
+        if let persistentXML {
+            let domain = try await connection.createTransient(xml: xml, autoDestroy: false)
+            do { _ = try await connection.define(xml: persistentXML) } catch {
+                try? await domain.remove()
+                throw error
+            }
+            return domain
+        }
+        let domain = try await connection.define(xml: xml)
+        do { try await domain.start() } catch {
+            try? await domain.remove()
+            throw error
+        }
+        return domain
+    }
+
+    func spec(_ record: VMRecord, manifest: CacheManifest, credentials: CredentialDelivery) -> DomainSpec {
+        let vms = context.vms
+        return DomainSpec(
+            name: record.domainName, uuid: record.uuid, architecture: record.architecture, accelerator: record.accelerator,
+            cpus: record.cpus, memoryMiB: record.memoryMiB,
+            kernel: manifest.artifacts.kernel, initrd: manifest.artifacts.initrd,
+            // Each VM gets its name as hostname, so shells and logs say which VM they are.
+            // `quiet`: every console byte is an emulated UART write, slow under TCG; warnings,
+            // errors and failed units still reach the console log.
+            kernelArguments: manifest.artifacts.kernelArguments + ["quiet", "systemd.hostname=\(record.name)"],
+            nvram: vms.folder(record.id).appendingPathComponent("efivars.fd").path,
+            disk: vms.overlay(record.id).path, consoleLog: vms.consoleLog(record.id).path,
+            sshPort: record.sshPort, forwards: record.forwards ?? [], oemStrings: credentials.oemStrings,
+            firmwareCredentials: credentials.files,
+            cdrom: record.cloudInitSeed == true ? vms.cloudInitSeed(record.id).path : nil,
+            metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),
+                       ("ssh-port", String(record.sshPort)), ("ssh-user", record.sshUser),
+                       ("created", ISO8601DateFormatter().string(from: record.created))])
+    }
+}

@@ -1,0 +1,88 @@
+// What a VM launch is asked for, and what it hands back.
+
+import BootcCore
+import Foundation
+import Host
+import Libvirt
+
+/// The VM a launch creates, whatever image it boots.
+package struct VMOptions: Sendable {
+    package var name: String?
+    package var cpus: Int
+    package var memoryMiB: Int
+    package var disk: DiskChoices
+    package var accelerator: Accelerator?
+    package var forwards: [PortForward] = []
+    package var transientDisk = false
+    /// Who the key is installed for (root always; a user the guest creates when missing).
+    package var user: GuestUser = .root
+    /// A folder with cloud-init user-data (meta-data, network-config): a NoCloud seed CD-ROM.
+    package var cloudInit: URL?
+    package var removeOnExit: Bool
+    package var libvirtURI: String?
+    package var sshTimeout: Duration
+    package var warmStart: WarmMode = .auto
+
+    package init(name: String? = nil, cpus: Int = 2, memoryMiB: Int = 2048, disk: DiskChoices = DiskChoices(),
+                 accelerator: Accelerator? = nil, forwards: [PortForward] = [], transientDisk: Bool = false,
+                 user: GuestUser = .root, cloudInit: URL? = nil, removeOnExit: Bool, libvirtURI: String? = nil,
+                 sshTimeout: Duration = .seconds(300), warmStart: WarmMode = .auto) {
+        self.name = name
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.disk = disk
+        self.accelerator = accelerator
+        self.forwards = forwards
+        self.transientDisk = transientDisk
+        self.user = user
+        self.cloudInit = cloudInit
+        self.removeOnExit = removeOnExit
+        self.libvirtURI = libvirtURI
+        self.sshTimeout = sshTimeout
+        self.warmStart = warmStart
+    }
+}
+
+package enum WarmMode: Sendable {
+    /// Restore a saved running state when there is one, else boot and save one.
+    case auto
+    /// Boot for real; save nothing.
+    case off
+    /// Boot and save a state unless one is ready (`cache warm`).
+    case saveOnly
+}
+
+/// What a launch did: the warm-start decision as a value.
+package enum LaunchResult: Sendable {
+    /// Restored from a saved running state; the VM holds its own identity already.
+    case restored(LaunchedVM)
+    /// Booted for real (a state may be saved once SSH answers: `pendingWarmSave`).
+    case booted(LaunchedVM)
+    /// `cache warm` found a usable state: nothing was started.
+    case alreadyWarm(key: String)
+
+    package var vm: LaunchedVM? {
+        switch self {
+        case .restored(let vm), .booted(let vm): vm
+        case .alreadyWarm: nil
+        }
+    }
+}
+
+/// How a VM's systemd credentials reach it.
+struct CredentialDelivery: Sendable {
+    var oemStrings: [String] = []
+    var files: [FirmwareCredentialFile] = []
+}
+
+/// A VM that was created and started, with the handles needed to reach and remove it.
+package struct LaunchedVM: Sendable {
+    package var record: VMRecord
+    var domain: any VirtualMachineDomain
+    var privateKey: URL
+    var consoleLog: URL
+    /// Set on a cold boot that should save a warm state once SSH answers.
+    var pendingWarmSave: PendingWarmSave?
+    /// A restored VM's verified root session, open already (see `WarmStart.giveIdentity`).
+    var rootSession: (any GuestSession)?
+}

@@ -1,0 +1,34 @@
+// Failures of a VM after it was created: it stopped while booting, or SSH never answered.
+
+import BootcCore
+
+package enum VMError: ToolError {
+    case stoppedWhileBooting(name: String, consoleLog: String)
+    case sshTimeout(name: String, seconds: Int64, port: Int, lastError: String, consoleLog: String)
+    case invalidName(String)
+    case nameInUse(String)
+    case requiresRoot
+
+    package var exitCode: Int32 {
+        switch self {
+        case .stoppedWhileBooting, .sshTimeout: ExitStatus.vmFailure
+        default: ExitStatus.toolFailure
+        }
+    }
+
+    package var description: String {
+        switch self {
+        case .stoppedWhileBooting(let name, let log):
+            return "VM \(name) stopped before SSH answered; its serial console is in \(log) (last lines above)"
+        case .sshTimeout(let name, let seconds, let port, let lastError, let log):
+            return "VM \(name) did not answer SSH on 127.0.0.1:\(port) within \(seconds)s (last attempt: \(lastError)); "
+                + "check that the image runs sshd, or raise --ssh-timeout; serial console: \(log) (last lines above)"
+        case .invalidName(let name):
+            return "invalid VM name \(name.debugDescription): use letters, digits, '-', '_' and '.', starting with a letter or digit, at most 64 characters"
+        case .nameInUse(let name):
+            return "a libvirt domain named \(name) exists already; choose another --name"
+        case .requiresRoot:
+            return "podman-bootc must run as root: it reads images from rootful podman storage; run it with sudo"
+        }
+    }
+}

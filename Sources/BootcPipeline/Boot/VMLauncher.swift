@@ -1,0 +1,137 @@
+// The boot stage: an installed disk becomes a VM (folder, keys, credentials, overlay) and a
+// started domain, restored from a warm state when one is usable, else booted cold.
+
+import BootcCore
+import Foundation
+import Host
+import Installer
+import Libvirt
+import SSH
+
+struct VMLauncher: Sendable {
+    let context: PipelineContext
+
+    /// Creates and boots a VM from `manifest`'s disk. Everything it made is removed again when
+    /// a step fails.
+    func launch(_ image: ImageToInstall, _ options: VMOptions, manifest: CacheManifest, architecture: Architecture, imageID: String,
+                connection: any HypervisorConnection, seed: URL?) async throws -> LaunchResult {
+        let progress = context.progress
+        let vms = context.vms
+        let accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
+        let id = VMNames.newID()
+        let name = options.name ?? VMNames.defaultName(image: image.name, id: id)
+        if try await connection.domain(named: name) != nil {
+            throw VMError.nameInUse(name)
+        }
+        var record = VMRecord(
+            id: id, name: name, domainName: name, image: image.name, imageID: imageID, diskKey: manifest.key,
+            architecture: architecture, accelerator: accelerator, cpus: options.cpus, memoryMiB: options.memoryMiB,
+            sshPort: 0, sshUser: options.user.name, removeOnExit: options.removeOnExit,
+            ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
+        record.libvirtURI = connection.uri
+        record.forwards = options.forwards.isEmpty ? nil : options.forwards
+        record.transientDisk = options.transientDisk ? true : nil
+        record.cloudInitSeed = seed == nil ? nil : true
+        try vms.create(record)
+        do {
+            // Each VM has its own copy: libvirt relabels the files a running domain uses.
+            if let seed { try FileManager.default.copyItem(at: seed, to: vms.cloudInitSeed(id)) }
+            let identity = try makeIdentity(for: record, user: options.user)
+            let domains = DomainStarter(context: context, connection: connection)
+            let credentials = try domains.deliver(identity.credentials, for: record)
+            let coldSpec = { (record: VMRecord) in domains.spec(record, manifest: manifest, credentials: credentials) }
+
+            // Warm start: not with a cloud-init seed (its first boot is what the user asked for).
+            var pendingSave: PendingWarmSave?
+            if options.warmStart != .off && seed == nil {
+                let warm = WarmStart(context: context)
+                let spec = coldSpec(record)
+                let inputs = try await warm.inputs(for: record, diskKey: manifest.key, user: options.user,
+                                                   coldSpec: spec, connection: connection)
+                if let state = warm.usableState(for: inputs) {
+                    if options.warmStart == .saveOnly {
+                        vms.remove(id)
+                        return .alreadyWarm(key: state.key)
+                    }
+                    if let vm = await warm.restore(state, record: record, identity: identity.restore, domains: domains, coldSpec: coldSpec) {
+                        return .restored(vm)
+                    }
+                    // The failed attempt's port is in the record; the cold boot picks its own.
+                }
+                pendingSave = PendingWarmSave(
+                    inputs: inputs, kernelArguments: spec.kernelArguments, oemStrings: spec.oemStrings,
+                    credentialNames: credentials.files.map(\.name), hasNVRAM: spec.nvram != nil && spec.kernel == nil)
+            }
+
+            context.stages?.begin("boot")
+            try await domains.createOverlay(for: record, backingDisk: manifest.artifacts.disk)
+            progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
+            let domain = try await domains.start(&record, spec: coldSpec)
+            return .booted(LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(id), consoleLog: vms.consoleLog(id),
+                                      pendingWarmSave: pendingSave))
+        } catch {
+            vms.remove(id)
+            throw error
+        }
+    }
+
+    /// The VM's client key and the guest's host key, both ours: the host key is pinned before
+    /// the first connection, so none is unverified. Returns the credentials that carry them.
+    private func makeIdentity(for record: VMRecord, user: GuestUser) throws -> (credentials: [SystemdCredential], restore: VMIdentity) {
+        let vms = context.vms
+        let key = SSHKeyPair()
+        try key.write(privateKeyTo: vms.privateKey(record.id), comment: "podman-bootc-\(record.name)")
+        let hostKey = SSHKeyPair()
+        try HostKeyPin(file: vms.pinnedHostKey(record.id)).pin(hostKey.publicKeyBlob)
+        var identity = VMIdentity(
+            name: record.name, user: user, authorizedKeyLine: key.authorizedKeyLine(comment: "podman-bootc-\(record.name)"),
+            hostPrivateKey: hostKey.openSSHPrivateKey(comment: "podman-bootc-host-\(record.name)"),
+            hostPublicKeyLine: hostKey.authorizedKeyLine(comment: "podman-bootc-host-\(record.name)"))
+        let sshAccess = SystemdCredentials.sshAccess(
+            authorizedKeyLine: identity.authorizedKeyLine, user: user,
+            hostPrivateKey: identity.hostPrivateKey, hostPublicKeyLine: identity.hostPublicKeyLine)
+        identity.publicCredentials = sshAccess.filter { !$0.isSecret }
+        return (sshAccess, identity)
+    }
+
+    /// Folders of `--rm` VMs whose process was killed: libvirt already destroyed their
+    /// auto-destroy domains, so only files are left.
+    func removeAbandonedVMs() {
+        let store = context.vms
+        for record in store.abandonedTransientVMs() {
+            context.logger.info("removing state of abandoned VM \(record.name)")
+            store.remove(record.id)
+        }
+        for id in store.incompleteFolders() { store.remove(id) }
+    }
+}
+
+/// Removes a VM: its domain (if still there) and its folder. Never the cached disk.
+/// Serialized: a deadline or a signal may remove the VM while the run's own cleanup does.
+enum VMRemoval {
+    private static let lock = AsyncLock()
+
+    static func remove(_ record: VMRecord, domain: (any VirtualMachineDomain)?, store: VMStore) async {
+        await lock.withLock {
+            try? await domain?.remove()
+            store.remove(record.id)
+        }
+    }
+}
+
+/// A lock held across suspension points (NSLock must not be).
+actor AsyncLock {
+    private var held = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+        if held {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        held = true
+        defer {
+            if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}

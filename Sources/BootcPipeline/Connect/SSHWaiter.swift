@@ -1,0 +1,58 @@
+// The connect stage: poll the guest's SSH server until it authenticates, the VM stops, or
+// the timeout passes.
+
+import BootcCore
+import Foundation
+
+struct SSHWaiter: Sendable {
+    let context: PipelineContext
+
+    /// The VM's own login: its user, its key, its pinned host key.
+    func login(for vm: LaunchedVM) -> GuestLogin {
+        GuestLogin(port: vm.record.sshPort, user: vm.record.sshUser, privateKey: vm.privateKey,
+                   pinnedHostKey: context.vms.pinnedHostKey(vm.record.id), vmName: vm.record.name)
+    }
+
+    /// Each failed attempt is cheap (QEMU accepts and closes at once while the guest has no
+    /// sshd), so attempts are 200 ms apart.
+    func waitForSSH(_ vm: LaunchedVM, timeout: Duration, login: GuestLogin? = nil, announce: Bool = true) async throws -> any GuestSession {
+        let progress = announce ? context.progress : ProgressReporter.silent
+        let record = vm.record
+        let login = login ?? self.login(for: vm)
+        let deadline = ContinuousClock.now + timeout
+        var lastError = "no attempt"
+        var first = true
+        while ContinuousClock.now < deadline {
+            progress.waiting("Waiting for SSH on 127.0.0.1:\(record.sshPort)", first: first)
+            first = false
+            guard await vm.domain.isActive() else {
+                progress.doneWaiting()
+                showConsoleTail(vm.consoleLog)
+                throw VMError.stoppedWhileBooting(name: record.name, consoleLog: vm.consoleLog.path)
+            }
+            let attemptTimeout = min(deadline - ContinuousClock.now, .seconds(10))
+            do {
+                let session = try await context.guestShell.connect(login, timeout: attemptTimeout)
+                progress.doneWaiting()
+                progress.stage("SSH ready")
+                return session
+            } catch let mismatch as any GuestHostKeyRejected {
+                throw mismatch
+            } catch {
+                lastError = "\(error)"
+                context.logger.debug("ssh attempt failed", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        progress.doneWaiting()
+        showConsoleTail(vm.consoleLog)
+        throw VMError.sshTimeout(name: record.name, seconds: timeout.wholeSeconds, port: record.sshPort,
+                                 lastError: lastError, consoleLog: vm.consoleLog.path)
+    }
+
+    private func showConsoleTail(_ log: URL) {
+        let lines = ConsoleLog.tail(log)
+        guard !lines.isEmpty else { return }
+        context.progress.notice("--- last lines of the serial console ---\n" + lines.joined(separator: "\n") + "\n---")
+    }
+}

@@ -1,0 +1,224 @@
+// The VM commands' work: list, inspect, stop, start, remove, and reaching a running VM
+// (ssh, console, logs). The CLI parses and renders; this does.
+
+import BootcCore
+import Foundation
+import Host
+import Installer
+
+/// One VM as `list` shows it.
+package struct VMView: Codable, Sendable, Equatable {
+    package var id: String
+    package var name: String
+    package var image: String
+    package var status: VMStatus
+    package var ssh: String
+    package var cpus: Int
+    package var memoryMiB: Int
+    package var diskBytes: UInt64
+    package var created: Date
+}
+
+/// Everything about one VM (`inspect`).
+package struct VMInspection: Codable, Sendable {
+    package var record: VMRecord
+    package var status: VMStatus
+    package var sshPort: Int
+    package var privateKey: String
+    package var overlay: String
+    package var consoleLog: String
+    package var domainMetadata: String?
+}
+
+/// The result of removing one of the VMs `rm` names.
+package struct VMRemovalOutcome: Sendable {
+    package var query: String
+    /// The VM's name when removed, else the error.
+    package var result: Result<String, any Error>
+}
+
+package struct VMManager: Sendable {
+    package let context: PipelineContext
+    /// --connect: used instead of each VM's own libvirt URI.
+    package let libvirtURI: String?
+
+    package init(context: PipelineContext, libvirtURI: String?) {
+        self.context = context
+        self.libvirtURI = libvirtURI
+    }
+
+    private func runtime(_ selector: VMSelector) async throws -> VMRuntime {
+        let record = try VMResolver(store: context.vms).record(selector)
+        return try await VMRuntime.load(record, uri: libvirtURI, hypervisor: context.hypervisor)
+    }
+
+    package func list(all: Bool) async throws -> [VMView] {
+        var views: [VMView] = []
+        for record in context.vms.all() {
+            let status = await (try VMRuntime.load(record, uri: libvirtURI, hypervisor: context.hypervisor)).status()
+            guard all || status == .running else { continue }
+            var info = stat()
+            let disk = stat(context.vms.overlay(record.id).path, &info) == 0 ? UInt64(info.st_blocks) * 512 : 0
+            views.append(VMView(id: record.id, name: record.name, image: record.image, status: status,
+                                ssh: "127.0.0.1:\(record.sshPort)", cpus: record.cpus, memoryMiB: record.memoryMiB,
+                                diskBytes: disk, created: record.created))
+        }
+        return views
+    }
+
+    package func inspect(_ selector: VMSelector) async throws -> VMInspection {
+        let runtime = try await runtime(selector)
+        let record = runtime.record
+        return VMInspection(
+            record: record, status: await runtime.status(), sshPort: record.sshPort,
+            privateKey: context.vms.privateKey(record.id).path, overlay: context.vms.overlay(record.id).path,
+            consoleLog: context.vms.consoleLog(record.id).path, domainMetadata: await runtime.domain?.metadata())
+    }
+
+    /// ACPI shutdown, then power off after `timeout` (at once with `force`); returns the VM's name.
+    package func stop(_ selector: VMSelector, force: Bool, timeout: Duration) async throws -> String {
+        let runtime = try await runtime(selector)
+        let domain = try runtime.requireDomain()
+        let name = runtime.record.name
+        guard await domain.isActive() else { return name }
+        if !force {
+            try await domain.shutdown()
+            let deadline = ContinuousClock.now + timeout
+            while await domain.isActive(), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            if await domain.isActive() { context.progress.notice("VM \(name) did not shut down within \(timeout.wholeSeconds)s; powering it off") }
+        }
+        if await domain.isActive() { try await domain.destroy() }
+        return name
+    }
+
+    /// Boots a stopped VM (a transient-disk VM on a fresh overlay); waits for SSH unless
+    /// `sshTimeout` is nil. Returns the VM's name.
+    package func start(_ selector: VMSelector, sshTimeout: Duration?) async throws -> String {
+        let runtime = try await runtime(selector)
+        var record = runtime.record
+        var domain = try runtime.requireDomain()
+        if await !domain.isActive() {
+            let starter = DomainStarter(context: context, connection: runtime.connection)
+            if record.transientDisk == true, let key = record.diskKey, let cached = context.disks.cached(key) {
+                try await starter.createOverlay(for: record, backingDisk: cached.artifacts.disk)
+            }
+            context.warnIfKVMDeviceUnusable(libvirtURI: libvirtURI ?? record.libvirtURI)
+            context.progress.stage("Starting VM \(record.name)")
+            (record, domain) = try await startOnFreePort(record, domain: domain, connection: runtime.connection)
+        }
+        guard let sshTimeout else { return record.name }
+        let vm = LaunchedVM(record: record, domain: domain, privateKey: context.vms.privateKey(record.id),
+                            consoleLog: context.vms.consoleLog(record.id))
+        await (try SSHWaiter(context: context).waitForSSH(vm, timeout: sshTimeout)).disconnect()
+        return record.name
+    }
+
+    /// Starts the domain; when its SSH port was taken meanwhile, moves the forward to a free
+    /// port (in the domain and the record) and starts again.
+    private func startOnFreePort(_ record: VMRecord, domain: any VirtualMachineDomain,
+                                 connection: any HypervisorConnection) async throws -> (VMRecord, any VirtualMachineDomain) {
+        do {
+            try await domain.start()
+            return (record, domain)
+        } catch is HostPortTaken {
+            var moved = record
+            moved.sshPort = try FreePort.loopback()
+            let xml = try await domain.xmlDescription()
+                .replacingOccurrences(of: "hostfwd=tcp:127.0.0.1:\(record.sshPort)-:22", with: "hostfwd=tcp:127.0.0.1:\(moved.sshPort)-:22")
+                .replacingOccurrences(of: ">\(record.sshPort)</podman-bootc:ssh-port>", with: ">\(moved.sshPort)</podman-bootc:ssh-port>")
+            let redefined = try await connection.define(xml: xml)
+            try await redefined.start()
+            try context.vms.save(moved)
+            return (moved, redefined)
+        }
+    }
+
+    /// Removes VMs (domain, overlay, keys, logs; never the cached disk), each on its own: one
+    /// failure does not stop the others. `queries` empty with `all`: every VM.
+    package func remove(_ queries: [String], all: Bool, force: Bool) async -> [VMRemovalOutcome] {
+        let store = context.vms
+        let resolver = VMResolver(store: store)
+        let targets: [(String, Result<VMRecord, any Error>)] = all
+            ? store.all().map { ($0.name, .success($0)) }
+            : queries.map { query in (query, Result { try resolver.resolve(query) }) }
+        var outcomes: [VMRemovalOutcome] = []
+        for (query, target) in targets {
+            do {
+                let record = try target.get()
+                let runtime = try await VMRuntime.load(record, uri: libvirtURI, hypervisor: context.hypervisor)
+                if await runtime.status() == .running && !force { throw VMStateError.running(name: record.name) }
+                try await runtime.domain?.remove()
+                store.remove(record.id)
+                outcomes.append(VMRemovalOutcome(query: query, result: .success(record.name)))
+            } catch {
+                outcomes.append(VMRemovalOutcome(query: query, result: .failure(error)))
+            }
+        }
+        return outcomes
+    }
+
+    /// A shell (no command) or one command in a running VM; returns its exit status.
+    package func ssh(_ selector: VMSelector, user: String?, command: [String]) async throws -> Int32 {
+        let runtime = try await runtime(selector)
+        _ = try await runtime.requireRunning()
+        let record = runtime.record
+        let login = GuestLogin(port: record.sshPort, user: user ?? record.sshUser, privateKey: context.vms.privateKey(record.id),
+                               pinnedHostKey: context.vms.pinnedHostKey(record.id), vmName: record.name)
+        let session = try await context.guestShell.connect(login, timeout: .seconds(15))
+        InterruptCleanup.shared.install()
+        if command.isEmpty { return try await session.interactiveShell(term: context.environment["TERM"] ?? "xterm-256color") }
+        return try await session.execute(RemoteCommand.commandLine(for: command))
+    }
+
+    /// The serial console on this terminal until Ctrl-] (`escape`), the input ends, or the
+    /// console closes (an error: the VM stopped or another client took it).
+    package func console(_ selector: VMSelector, escape: UInt8, force: Bool) async throws {
+        let runtime = try await runtime(selector)
+        let domain = try await runtime.requireRunning()
+        let name = runtime.record.name
+        InterruptCleanup.shared.install()
+        let interactive = isatty(STDIN_FILENO) == 1
+        if interactive {
+            FileHandle.standardError.write(Data("Connected to the console of \(name); detach with Ctrl-]\r\n".utf8))
+        }
+        let terminal = RawTerminal(fd: STDIN_FILENO)
+        let end: ConsoleOutcome
+        do {
+            end = try await domain.attachConsole(input: STDIN_FILENO, output: STDOUT_FILENO, escape: escape, force: force)
+        } catch {
+            terminal?.restore()
+            throw error
+        }
+        terminal?.restore()
+        switch end {
+        case .detached, .inputClosed:
+            if interactive { FileHandle.standardError.write(Data("\nDetached from \(name) (still running)\n".utf8)) }
+        case .closed:
+            throw VMStateError.consoleClosed(name: name)
+        }
+    }
+
+    /// Writes the VM's serial console log to stdout; with `follow`, keeps writing what the
+    /// console adds until interrupted.
+    package func logs(_ selector: VMSelector, follow: Bool) async throws {
+        let record = try VMResolver(store: context.vms).record(selector)
+        let path = context.vms.consoleLog(record.id).path
+        guard let log = try? FileDescriptorHandle.openRegularFile(path) else {
+            throw VMStateError.noConsoleLog(name: record.name, path: path)
+        }
+        InterruptCleanup.shared.install()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            guard let count = try? log.read(into: &buffer) else { throw VMStateError.noConsoleLog(name: record.name, path: path) }
+            if count > 0 {
+                context.output.write(Data(buffer[..<count]))
+                continue
+            }
+            guard follow else { return }
+            // The log is a plain file written by virtlogd: poll its growth.
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}

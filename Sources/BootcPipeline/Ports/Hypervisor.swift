@@ -1,0 +1,62 @@
+// The hypervisor as the pipeline sees it: connections, domains, their machine state. The
+// live adapter is libvirt (LibvirtHypervisor); tests use a fake.
+
+import Foundation
+
+/// Opens connections to a hypervisor daemon.
+package protocol Hypervisor: Sendable {
+    /// `uri` nil: $LIBVIRT_DEFAULT_URI, else qemu:///system for root, qemu:///session otherwise.
+    func connect(uri: String?) async throws -> any HypervisorConnection
+}
+
+package protocol HypervisorConnection: Sendable {
+    /// The URI actually connected to (recorded with each VM).
+    var uri: String { get }
+    /// (hypervisor, library) versions: a saved machine state loads only into the versions that wrote it.
+    func versions() async throws -> (hypervisor: UInt, library: UInt)
+    func domain(named name: String) async throws -> (any VirtualMachineDomain)?
+    /// Starts a domain that is gone when it stops; with `autoDestroy`, also when this connection closes.
+    func createTransient(xml: String, autoDestroy: Bool) async throws -> any VirtualMachineDomain
+    /// Defines a persistent domain (not started).
+    func define(xml: String) async throws -> any VirtualMachineDomain
+}
+
+/// Whether a domain runs, as the pipeline distinguishes it.
+package enum DomainPower: Sendable, Equatable {
+    case running, paused, stopped
+}
+
+/// How an attached console session ended.
+package enum ConsoleOutcome: Sendable, Equatable {
+    case detached, inputClosed, closed
+}
+
+package protocol VirtualMachineDomain: Sendable {
+    var name: String { get }
+    func isActive() async -> Bool
+    func power() async -> DomainPower
+    func start() async throws
+    /// ACPI shutdown request (returns at once).
+    func shutdown() async throws
+    /// Powers off at once.
+    func destroy() async throws
+    /// Destroys (when running) and undefines, NVRAM included; a domain already gone is no error.
+    func remove() async throws
+    func xmlDescription() async throws -> String
+    /// The <podman-bootc:...> metadata element, if any.
+    func metadata() async -> String?
+    /// Pauses the guest and writes its machine state to `fd` (the guest stays paused).
+    func saveMachineState(to fd: Int32) async throws
+    /// Loads a machine state into a domain started waiting for one.
+    func loadMachineState(from fd: Int32) async throws
+    func resumeGuest() async throws
+    func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool) async throws -> ConsoleOutcome
+}
+
+/// QEMU could not bind a forwarded host port (taken between choosing it and QEMU starting):
+/// the caller chooses another port and tries again.
+package struct HostPortTaken: Error, CustomStringConvertible {
+    package var detail: String
+    package init(detail: String) { self.detail = detail }
+    package var description: String { detail }
+}

@@ -1,0 +1,53 @@
+// The live GuestShell: libssh2. With Blocking, the only place libssh2's blocking calls leave
+// the cooperative pool.
+
+import Foundation
+import Host
+import SSH
+
+extension HostKeyMismatch: GuestHostKeyRejected {}
+
+package struct LibSSH2GuestShell: GuestShell {
+    package init() {}
+
+    package func connect(_ login: GuestLogin, timeout: Duration) async throws -> any GuestSession {
+        let pin = HostKeyPin(file: login.pinnedHostKey)
+        let session = try await Blocking.run {
+            try SSHSession(host: login.host, port: login.port, user: login.user, privateKey: login.privateKey,
+                           timeout: timeout) { try pin.verify($0, vm: login.vmName) }
+        }
+        return LiveSession(session: session)
+    }
+}
+
+private struct LiveSession: GuestSession {
+    let session: SSHSession
+
+    func execute(_ commandLine: String, input: Int32, output: Int32, error: Int32, outputLimit: UInt64?) async throws -> Int32 {
+        let session = session
+        let streams = LocalStreams(input: input, output: output, error: error, outputLimit: outputLimit)
+        return try await Blocking.run { try session.execute(commandLine, streams: streams) }
+    }
+
+    func interactiveShell(term: String) async throws -> Int32 {
+        let session = session
+        return try await Blocking.run { try session.interactiveShell(term: term) }
+    }
+
+    func run(_ commandLine: String, input: Data) async throws -> (status: Int32, output: String) {
+        let session = session
+        let result = try await Blocking.run { try session.run(commandLine, input: input) }
+        return result
+    }
+
+    func download(_ guestPath: String, into folder: ConfinedFolder) async throws -> GuestCopy {
+        let session = session
+        let copied = try await Blocking.run { try session.download(guestPath, into: folder) }
+        return GuestCopy(local: copied.local, skippedLinks: copied.skippedLinks)
+    }
+
+    func disconnect() async {
+        let session = session
+        _ = try? await Blocking.run { session.disconnect() }
+    }
+}

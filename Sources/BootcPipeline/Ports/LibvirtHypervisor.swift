@@ -1,0 +1,127 @@
+// The live Hypervisor: libvirt. With Blocking, the only place libvirt's blocking calls leave
+// the cooperative pool.
+
+import Foundation
+import Libvirt
+
+package struct LibvirtHypervisor: Hypervisor {
+    /// Console streams need libvirt's event loop, registered before the connection opens.
+    let streams: Bool
+
+    package init(streams: Bool = false) { self.streams = streams }
+
+    package func connect(uri: String?) async throws -> any HypervisorConnection {
+        if streams { LibvirtEventLoop.registered }
+        return LiveConnection(connection: try await Blocking.run { try LibvirtConnection(uri: uri) })
+    }
+}
+
+private struct LiveConnection: HypervisorConnection {
+    let connection: LibvirtConnection
+
+    var uri: String { connection.uri }
+
+    func versions() async throws -> (hypervisor: UInt, library: UInt) {
+        let connection = connection
+        let versions = try await Blocking.run { try connection.versions() }
+        return versions
+    }
+
+    func domain(named name: String) async throws -> (any VirtualMachineDomain)? {
+        let connection = connection
+        return try await Blocking.run { try connection.domain(named: name) }.map(LiveDomain.init)
+    }
+
+    func createTransient(xml: String, autoDestroy: Bool) async throws -> any VirtualMachineDomain {
+        let connection = connection
+        return LiveDomain(domain: try await Self.mappingPortErrors { try connection.createTransient(xml: xml, autoDestroy: autoDestroy) })
+    }
+
+    func define(xml: String) async throws -> any VirtualMachineDomain {
+        let connection = connection
+        return LiveDomain(domain: try await Blocking.run { try connection.define(xml: xml) })
+    }
+
+    /// QEMU's "Could not set up host forwarding rule" becomes HostPortTaken.
+    static func mappingPortErrors<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await Blocking.run(body)
+        } catch let error as LibvirtError where error.message.contains("host forwarding") {
+            throw HostPortTaken(detail: error.description)
+        }
+    }
+}
+
+private struct LiveDomain: VirtualMachineDomain {
+    let domain: LibvirtDomain
+
+    var name: String { domain.name }
+
+    func isActive() async -> Bool {
+        let domain = domain
+        return (try? await Blocking.run { domain.isActive }) ?? false
+    }
+
+    func power() async -> DomainPower {
+        let domain = domain
+        switch (try? await Blocking.run { try domain.state() }) ?? .unknown {
+        case .running: return .running
+        case .paused, .suspended: return .paused
+        default: return .stopped
+        }
+    }
+
+    func start() async throws {
+        let domain = domain
+        try await LiveConnection.mappingPortErrors { try domain.start() }
+    }
+
+    func shutdown() async throws {
+        let domain = domain
+        try await Blocking.run { try domain.shutdown() }
+    }
+
+    func destroy() async throws {
+        let domain = domain
+        try await Blocking.run { try domain.destroy() }
+    }
+
+    func remove() async throws {
+        let domain = domain
+        try await Blocking.run { try domain.remove() }
+    }
+
+    func xmlDescription() async throws -> String {
+        let domain = domain
+        return try await Blocking.run { try domain.xmlDescription() }
+    }
+
+    func metadata() async -> String? {
+        let domain = domain
+        return (try? await Blocking.run { domain.podmanBootcMetadata() }) ?? nil
+    }
+
+    func saveMachineState(to fd: Int32) async throws {
+        let domain = domain
+        try await Blocking.run { try domain.saveMachineState(to: fd) }
+    }
+
+    func loadMachineState(from fd: Int32) async throws {
+        let domain = domain
+        try await Blocking.run { try domain.loadMachineState(from: fd) }
+    }
+
+    func resumeGuest() async throws {
+        let domain = domain
+        try await Blocking.run { try domain.resumeGuest() }
+    }
+
+    func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool) async throws -> ConsoleOutcome {
+        let domain = domain
+        switch try await Blocking.run({ try domain.attachConsole(input: input, output: output, escape: escape, force: force) }) {
+        case .detached: return .detached
+        case .inputClosed: return .inputClosed
+        case .closed: return .closed
+        }
+    }
+}

@@ -1,0 +1,248 @@
+// The one sequence every command that boots or installs goes through:
+// resolve -> build -> install -> boot -> connect -> command. `run`, `run --dry-run`,
+// `cache add` and `cache warm` are its prefixes.
+
+import BootcCore
+import Invariance
+import Foundation
+import Host
+import Installer
+import Podman
+
+/// What `run` is asked for, parsed and validated.
+package struct RunRequest: Sendable {
+    package var target: String
+    /// --config: the images.yml for a target that names an image there.
+    package var config: String?
+    package var vm: VMOptions
+    /// -B: return once SSH answers, without connecting.
+    package var background = false
+    /// The command to run instead of a shell.
+    package var command: [String] = []
+    package var ci: CIRun.Options
+
+    package init(target: String, config: String?, vm: VMOptions, background: Bool, command: [String], ci: CIRun.Options) {
+        self.target = target
+        self.config = config
+        self.vm = vm
+        self.background = background
+        self.command = command
+        self.ci = ci
+    }
+}
+
+/// What `run --dry-run` answers: the build decision, then the disk decision.
+package struct DryRunReport: Encodable, Sendable {
+    package var image: String
+    package var build: RebuildDecision?
+    package var key: String?
+    package var installer: InstallerChoice?
+    package var reuse: Bool
+    package var reason: String
+    package var disk: String?
+}
+
+package struct RunSequence: Sendable {
+    package let context: PipelineContext
+
+    package init(context: PipelineContext) { self.context = context }
+
+    // MARK: Resolve and build
+
+    /// Resolves the target and builds it when its invariance decision says so (bases first).
+    package func prepareImage(_ target: String, config: String?) async throws -> ImageToInstall {
+        var building = context
+        building.isBuilding = true
+        return try await ImageBuilder(context: building).prepare(ImageSource.resolve(target, config: config))
+    }
+
+    /// What `run` would do: build the image (and why), then reuse or install its disk (and
+    /// why). Changes nothing.
+    package func dryRun(_ target: String, config: String?, disk: DiskChoices) async throws -> DryRunReport {
+        let plan = try await ImageBuilder(context: context).plan(ImageSource.resolve(target, config: config))
+        if let decision = plan.decision, decision.build {
+            return DryRunReport(image: plan.reference, build: decision, reuse: false,
+                                reason: "the image is built first, so its disk is installed for the new image")
+        }
+        let disk = try await DiskStage(context: context).plan(plan.image, choices: disk)
+        return DryRunReport(image: plan.reference, build: plan.decision, key: disk.key.isEmpty ? nil : disk.key,
+                            installer: disk.installer, reuse: disk.reuse, reason: disk.reason, disk: disk.disk)
+    }
+
+    // MARK: Install
+
+    /// `cache add`: resolve, build, install; returns the cache key.
+    package func installDisk(_ target: String, config: String?, choices: DiskChoices) async throws -> String {
+        try context.requireRoot()
+        try context.locations.prepare()
+        let image = try await prepareImage(target, config: config)
+        let stage = DiskStage(context: context)
+        return try await stage.install(try await stage.request(for: image, choices: choices), choices: choices).key
+    }
+
+    // MARK: Boot
+
+    /// Installs (or finds cached) the image's disk and launches a VM from it.
+    func launch(_ image: ImageToInstall, _ options: VMOptions) async throws -> LaunchResult {
+        try context.locations.prepare()
+        let launcher = VMLauncher(context: context)
+        launcher.removeAbandonedVMs()
+        if let name = options.name, !VMNames.isValid(name) { throw VMError.invalidName(name) }
+        try context.requireRoot()
+
+        context.progress.stage("Resolving \(image.name)")
+        let disks = DiskStage(context: context)
+        let request = try await disks.request(for: image, choices: options.disk)
+        // Connect before installing, so an unreachable libvirt fails fast and writes nothing.
+        let connection = try await context.hypervisor.connect(uri: options.libvirtURI)
+        // The seed first: a folder without user-data fails before anything is installed.
+        var seed: URL?
+        if let folder = options.cloudInit {
+            seed = try await CloudInitSeed(runner: context.runner, folder: context.locations.diskCache.appendingPathComponent("cloud-init")).iso(for: folder)
+        }
+        context.stages?.begin("install")
+        let manifest = try await disks.install(request, choices: options.disk)
+        return try await launcher.launch(image, options, manifest: manifest, architecture: request.architecture,
+                                         imageID: request.image.id, connection: connection, seed: seed)
+    }
+
+    /// `cache warm`: boots the image once and saves its running state; returns the state's key
+    /// (nothing boots when a usable state exists).
+    package func warm(_ target: String, config: String?, options: VMOptions) async throws -> String {
+        var options = options
+        options.removeOnExit = true
+        options.warmStart = .saveOnly
+        let image = try await prepareImage(target, config: config)
+        let vm: LaunchedVM
+        switch try await launch(image, options) {
+        case .alreadyWarm(let key):
+            context.progress.stage("A warm state is ready already")
+            return key
+        case .restored:
+            preconditionFailure("a save-only launch never restores")
+        case .booted(let booted):
+            vm = booted
+        }
+        return try await withVMRemoved(vm, always: true) {
+            await $0.disconnect()
+            guard let pending = vm.pendingWarmSave else { throw WarmStartError(reason: "this VM cannot be warm-started") }
+            guard await WarmStart(context: context).save(vm, pending) else {
+                throw WarmStartError(reason: "the running state of \(image.name) was not saved (see the warning above)")
+            }
+            return pending.inputs.key
+        } connect: {
+            try await SSHWaiter(context: context).waitForSSH(vm, timeout: options.sshTimeout)
+        }
+    }
+
+    // MARK: Run
+
+    /// `run`: the whole sequence; returns the command's (or shell's) exit status. The CI
+    /// outputs (reports, artifacts, logs, deadline) are written whatever happens.
+    package func run(_ request: RunRequest) async throws -> Int32 {
+        context.warnIfKVMDeviceUnusable(libvirtURI: request.vm.libvirtURI)
+        let ci = CIRun(options: request.ci, output: context.output)
+        var context = self.context
+        context.stages = ci.timer
+        ci.armDeadline()
+        do {
+            let status = try await RunSequence(context: context).boot(request, ci: ci)
+            ci.finish(outcome: status == 0 ? .passed : .failed, exitCode: status,
+                      message: status == 0 ? nil : "the command exited with status \(status)")
+            return status
+        } catch {
+            let code = (error as? any ToolError)?.exitCode ?? ExitStatus.toolFailure
+            ci.finish(outcome: .error, exitCode: code, message: "\(error)")
+            throw error
+        }
+    }
+
+    private func boot(_ request: RunRequest, ci: CIRun) async throws -> Int32 {
+        ci.timer.begin("build")
+        let image = try await prepareImage(request.target, config: request.config)
+        guard let vm = try await launch(image, request.vm).vm else { preconditionFailure("only cache warm saves without booting") }
+        let record = vm.record
+        ci.attach(CIRun.AttachedVM(record: record, domain: vm.domain, store: context.vms, consoleLog: vm.consoleLog))
+
+        // Until SSH answers, the VM is removed on failure or interrupt, --rm or not: a VM that
+        // never became reachable is of no use, and its console tail was already shown.
+        // After that, only a --rm VM is removed (on every exit path, interrupts included).
+        return try await withVMRemoved(vm, always: request.vm.removeOnExit) { session in
+            if request.background {
+                context.output.line(record.name)
+                context.progress.stage("VM \(record.name) is running; SSH: \(sshHint(vm))")
+                return 0
+            }
+            ci.timer.begin(request.command.isEmpty ? "shell" : "command")
+            let status: Int32
+            if request.command.isEmpty {
+                status = try await session.interactiveShell(term: context.environment["TERM"] ?? "xterm-256color")
+            } else {
+                status = try await session.execute(RemoteCommand.commandLine(for: request.command))
+            }
+            await ci.collect(from: session, progress: context.progress)
+            if !request.vm.removeOnExit {
+                context.progress.stage("VM \(record.name) keeps running; SSH: \(sshHint(vm))")
+            }
+            return status
+        } connect: {
+            ci.timer.begin("ssh")
+            do {
+                return try await connect(vm, timeout: request.vm.sshTimeout)
+            } catch {
+                // The VM is about to be removed: keep what its console said.
+                ci.saveConsoleLog(vm.consoleLog)
+                throw error
+            }
+        }
+    }
+
+    /// The first usable session: a restored VM's identity session, else a fresh login; a cold
+    /// boot's warm state is saved first (it must hold no SSH session).
+    private func connect(_ vm: LaunchedVM, timeout: Duration) async throws -> any GuestSession {
+        let waiter = SSHWaiter(context: context)
+        let first: any GuestSession
+        if let ready = vm.rootSession, vm.record.sshUser == "root" {
+            first = ready
+        } else {
+            first = try await waiter.waitForSSH(vm, timeout: timeout)
+        }
+        guard let pending = vm.pendingWarmSave else { return first }
+        await first.disconnect()
+        await WarmStart(context: context).save(vm, pending)
+        return try await waiter.waitForSSH(vm, timeout: timeout, announce: false)
+    }
+
+    /// Runs `connect`, then `body` with its session. The VM is removed when connecting fails
+    /// or is interrupted; after that only when `always` (also on interrupt).
+    private func withVMRemoved<T: Sendable>(_ vm: LaunchedVM, always: Bool, _ body: (any GuestSession) async throws -> T,
+                                            connect: () async throws -> any GuestSession) async throws -> T {
+        let store = context.vms
+        let record = vm.record
+        let domain = vm.domain
+        let cleanup = InterruptCleanup.shared.register { await VMRemoval.remove(record, domain: domain, store: store) }
+        let session: any GuestSession
+        do {
+            session = try await connect()
+        } catch {
+            await InterruptCleanup.shared.run(cleanup)
+            throw error
+        }
+        guard always else {
+            InterruptCleanup.shared.discard(cleanup)
+            return try await body(session)
+        }
+        do {
+            let result = try await body(session)
+            await InterruptCleanup.shared.run(cleanup)
+            return result
+        } catch {
+            await InterruptCleanup.shared.run(cleanup)
+            throw error
+        }
+    }
+
+    private func sshHint(_ vm: LaunchedVM) -> String {
+        "ssh -i \(vm.privateKey.path) -p \(vm.record.sshPort) \(vm.record.sshUser)@127.0.0.1"
+    }
+}
