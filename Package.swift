@@ -73,6 +73,11 @@ let package = Package(
         .executableTarget(name: "podman-bootc", dependencies: ["BootcCLI"], swiftSettings: swiftSettings),
 
         .target(name: "GoldenFiles", path: "Tests/GoldenFiles"),
+        // Fakes of the pipeline's ports (hypervisor, guest shell, disks, processes) for tests.
+        .target(
+            name: "PipelineFakes",
+            dependencies: ["BootcPipeline", "BootcCore", "Host", "Installer", "Invariance", "Podman", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/PipelineFakes", swiftSettings: swiftSettings),
         .testTarget(name: "BootcCoreTests", dependencies: ["BootcCore", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "HostTests", dependencies: ["Host", "BootcCore"], swiftSettings: swiftSettings),
         .testTarget(name: "PodmanTests", dependencies: ["Podman", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
@@ -81,6 +86,15 @@ let package = Package(
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "GoldenFiles"], swiftSettings: swiftSettings),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BootcPipelineTests",
+            dependencies: ["BootcPipeline", "PipelineFakes", "BootcCore", "Host", "Installer", "Podman"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BootcCLITests",
+            dependencies: ["BootcCLI", "BootcPipeline", "PipelineFakes", "GoldenFiles", "BootcCore", "Host", "Installer",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["BootcCore", "GoldenFiles", .product(name: "Subprocess", package: "swift-subprocess")],

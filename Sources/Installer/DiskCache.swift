@@ -12,6 +12,14 @@ public struct CacheManifest: Codable, Sendable, Equatable {
     public var kernelVersion: String
     public var artifacts: BootArtifacts
     public var created: Date
+
+    public init(key: String, inputs: CacheKeyInputs, kernelVersion: String, artifacts: BootArtifacts, created: Date) {
+        self.key = key
+        self.inputs = inputs
+        self.kernelVersion = kernelVersion
+        self.artifacts = artifacts
+        self.created = created
+    }
 }
 
 public struct DiskCache: Sendable {

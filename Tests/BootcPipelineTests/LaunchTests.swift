@@ -1,0 +1,139 @@
+// The boot stage against fakes: what a launch leaves behind when a step fails, port retry,
+// and the warm-start decision.
+
+import BootcCore
+@testable import BootcPipeline
+import PipelineFakes
+import Foundation
+import Host
+import Testing
+
+@Suite struct LaunchTests {
+    static let image = "localhost/test-image:latest"
+
+    func launch(_ world: FakeWorld, name: String? = nil, warm: WarmMode = .auto, removeOnExit: Bool = true) async throws -> LaunchResult {
+        world.runner.addImage(Self.image)
+        var options = VMOptions(removeOnExit: removeOnExit, warmStart: warm)
+        options.name = name
+        return try await RunSequence(context: world.context).launch(.reference(Self.image), options)
+    }
+
+    @Test func aFailedStartRemovesTheVMFolder() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.failures.add("createTransient", FakeError("QEMU refused to start"))
+        await #expect(throws: FakeError.self) { try await launch(world, warm: .off) }
+        #expect(world.vms.all().isEmpty)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: world.context.locations.vms.path)
+        #expect(folders.isEmpty, "left behind: \(folders)")
+    }
+
+    @Test func aFailedPersistentStartRemovesItsDefinitionAndFolder() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.failures.add("start", FakeError("no memory"))
+        await #expect(throws: FakeError.self) { try await launch(world, name: "kept", warm: .off, removeOnExit: false) }
+        #expect(world.log.all.contains("remove kept"), "calls: \(world.log.all)")
+        #expect(world.hypervisor.domain("kept") == nil)
+        #expect(world.vms.all().isEmpty)
+    }
+
+    @Test func aTakenPortIsRetriedOnAnotherPort() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.failures.add("createTransient", HostPortTaken(detail: "Could not set up host forwarding rule"), times: 2)
+        let vm = try #require(try await launch(world, warm: .off).vm)
+        #expect(world.log.count("createTransient") == 3)
+        #expect(vm.record.sshPort > 0)
+        #expect(world.vms.load(vm.record.id)?.sshPort == vm.record.sshPort, "the record holds the port that worked")
+    }
+
+    @Test func portRetryGivesUpAfterThreeAttempts() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.failures.add("createTransient", HostPortTaken(detail: "taken"), times: 3)
+        await #expect(throws: HostPortTaken.self) { try await launch(world, warm: .off) }
+        #expect(world.log.count("createTransient") == DomainStarter.portAttempts)
+        #expect(world.vms.all().isEmpty)
+    }
+
+    @Test func aNameInUseFailsBeforeAnythingIsCreated() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        _ = try await launch(world, name: "taken", warm: .off, removeOnExit: false)
+        await #expect(throws: VMError.self) { try await launch(world, name: "taken", warm: .off) }
+        #expect(world.vms.all().count == 1)
+    }
+
+    /// A cold boot saves a state; the next launch restores it. When loading the state fails,
+    /// the restore's domain is removed, the state discarded, and the VM boots cold.
+    @Test func aFailedRestoreFallsBackToAColdBootAndRemovesItsDomain() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        let first = try #require(try await launch(world))
+        guard case .booted(let template) = first, let pending = template.pendingWarmSave else {
+            Issue.record("the first launch should boot cold with a state to save: \(first)")
+            return
+        }
+        #expect(await WarmStart(context: world.context).save(template, pending))
+
+        // The state is usable: the next launch restores it.
+        let restored = try await launch(world)
+        guard case .restored(let vm) = restored else {
+            Issue.record("expected a restore, got \(restored); calls: \(world.log.all)")
+            return
+        }
+        #expect(vm.record.warmState == pending.inputs.key)
+        #expect(world.log.all.contains("run script"), "the restored guest gets its identity")
+
+        // Now the state no longer loads: the attempt's domain goes, the VM boots cold.
+        world.failures.add("load", FakeError("QEMU rejected the state"))
+        let fallback = try await launch(world, name: "fallback")
+        guard case .booted(let cold) = fallback else {
+            Issue.record("expected a cold boot after the failed restore, got \(fallback)")
+            return
+        }
+        let calls = world.log.all
+        let attempt = try #require(calls.firstIndex(of: "createTransient fallback incoming"), "calls: \(calls)")
+        let removal = try #require(calls[attempt...].firstIndex(of: "remove fallback"), "the failed restore's domain was not removed: \(calls)")
+        #expect(calls[removal...].contains("createTransient fallback"), "no cold boot after the removal: \(calls)")
+        #expect(cold.record.warmState == nil)
+        #expect(cold.pendingWarmSave != nil, "the cold boot saves a new state")
+        let store = WarmStart(context: world.context).store
+        #expect(store.states(diskKey: pending.inputs.diskKey).isEmpty, "the unusable state was discarded")
+    }
+
+    @Test func cacheWarmWithAReadyStateBootsNothing() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        guard case .booted(let template) = try await launch(world), let pending = template.pendingWarmSave else {
+            Issue.record("no cold boot")
+            return
+        }
+        #expect(await WarmStart(context: world.context).save(template, pending))
+        let before = world.log.count("createTransient")
+        let result = try await launch(world, warm: .saveOnly)
+        guard case .alreadyWarm(let key) = result else {
+            Issue.record("expected already warm, got \(result)")
+            return
+        }
+        #expect(key == pending.inputs.key)
+        #expect(world.log.count("createTransient") == before)
+        #expect(world.vms.all().count == 1, "only the template remains: nothing was created")
+    }
+
+    @Test func aNonRootUserIsToldToUseSudo() async throws {
+        var world = try FakeWorld()
+        defer { world.cleanUp() }
+        world = world.asUser()
+        await #expect(throws: VMError.self) { try await launch(world) }
+    }
+}
+
+extension FakeWorld {
+    func asUser() -> FakeWorld {
+        var copy = self
+        copy.context.isRoot = false
+        return copy
+    }
+}

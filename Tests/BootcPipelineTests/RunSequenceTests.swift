@@ -1,0 +1,85 @@
+// The whole run against fakes: the order of its stages, what a run leaves when SSH never
+// answers, and the order cleanups run in.
+
+import BootcCore
+@testable import BootcPipeline
+import PipelineFakes
+import Foundation
+import Testing
+
+@Suite struct RunSequenceTests {
+    static let image = "localhost/test-image:latest"
+
+    func request(_ command: [String], rm: Bool = true, sshTimeout: Duration = .seconds(30)) -> RunRequest {
+        RunRequest(target: Self.image, config: nil,
+                   vm: VMOptions(removeOnExit: rm, sshTimeout: sshTimeout, warmStart: .off), background: false, command: command,
+                   ci: CIRun.Options(image: Self.image, command: command, timeout: nil, artifacts: [], logsFolder: nil,
+                                     reportFile: nil, jsonSummary: false))
+    }
+
+    @Test func aRmRunGoesStageByStageAndLeavesNothing() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage(Self.image)
+        let status = try await RunSequence(context: world.context).run(request(["true"]))
+        #expect(status == 0)
+        let stages = world.log.all.map { $0.split(separator: " ").first.map(String.init) ?? "" }
+            .filter { ["connect", "install", "qemu-img", "createTransient", "ssh", "execute", "remove"].contains($0) }
+        #expect(stages == ["connect", "install", "qemu-img", "createTransient", "ssh", "execute", "remove"], "calls: \(world.log.all)")
+        #expect(world.log.all.contains("execute true"))
+        #expect(world.vms.all().isEmpty)
+    }
+
+    @Test func aKeptVMStaysAndItsStatusIsTheCommands() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage(Self.image)
+        world.failures.add("execute", FakeError("channel closed"))
+        await #expect(throws: FakeError.self) { try await RunSequence(context: world.context).run(request(["false"], rm: false)) }
+        #expect(world.vms.all().count == 1, "a kept VM stays after its command failed")
+        #expect(!world.log.all.contains { $0.hasPrefix("remove") })
+    }
+
+    @Test func aVMThatNeverAnswersSSHIsRemovedEvenWhenKept() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage(Self.image)
+        world.failures.add("ssh", FakeError("connection refused"), times: 1000)
+        await #expect(throws: VMError.self) {
+            try await RunSequence(context: world.context).run(request(["true"], rm: false, sshTimeout: .seconds(2)))
+        }
+        #expect(world.log.count("ssh") >= 2, "SSH is polled: \(world.log.count("ssh")) attempts")
+        #expect(world.log.all.last?.hasPrefix("remove") == true, "calls: \(world.log.all)")
+        #expect(world.vms.all().isEmpty)
+    }
+
+    @Test func cleanupsRunNewestFirstAndOnlyOnce() async {
+        let cleanup = InterruptCleanup()
+        let log = CallLog()
+        let first = cleanup.register { log.add("unmount image") }
+        _ = cleanup.register { log.add("remove VM") }
+        let third = cleanup.register { log.add("resume guest") }
+        cleanup.discard(third)
+        await cleanup.runAll()
+        #expect(log.all == ["remove VM", "unmount image"])
+        await cleanup.run(first)
+        #expect(log.all.count == 2, "a cleanup ran twice")
+    }
+
+    @Test func cleanupsFromASignalThreadAreAwaited() async {
+        let cleanup = InterruptCleanup()
+        let log = CallLog()
+        _ = cleanup.register {
+            try? await Task.sleep(for: .milliseconds(50))
+            log.add("domain removed")
+        }
+        // As a signal handler calls it: from a thread outside Swift's pool.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                cleanup.runAllWaiting()
+                done.resume()
+            }
+        }
+        #expect(log.all == ["domain removed"], "runAllWaiting returned before its cleanup finished")
+    }
+}
