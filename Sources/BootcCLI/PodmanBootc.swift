@@ -15,32 +15,50 @@ public struct PodmanBootc: AsyncParsableCommand {
 
     public init() {}
 
-    /// Parses, runs, and exits: `Error: ...` once on stderr and the documented exit code.
+    /// Parses, runs, and exits: `Error: ...` once on stderr and the documented exit code. The
+    /// command runs supervised: a signal cancels it, and it exits 128+N once it has unwound.
     public static func runAndExit() async -> Never {
         UserFiles.restrictUmask()
+        let command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            exitNow(report(error))
+        }
+        let parsed = ParsedCommand(command: command)
+        let ending = await CommandSupervisor.run {
+            var command = parsed.command
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
-            InterruptCleanup.shared.finish(0)
-        } catch let error as ToolError {
+        }
+        switch ending {
+        case .finished(.success): exitNow(0)
+        case .finished(.failure(let error)): exitNow(report(error))
+        case .interrupted(let signal): exitNow(128 + signal)
+        }
+    }
+
+    /// Prints what went wrong (once) and returns the exit code it maps to.
+    private static func report(_ error: any Error) -> Int32 {
+        switch error {
+        case let error as any ToolError:
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
-            InterruptCleanup.shared.finish(error.exitCode)
-        } catch let error as ExitCode {
-            InterruptCleanup.shared.finish(error.rawValue)
-        } catch let error as CocoaError {
+            return error.exitCode
+        case let exit as ExitCode:
+            return exit.rawValue
+        case let error as CocoaError:
             FileHandle.standardError.write(Data("Error: \(error.localizedDescription)\n".utf8))
-            InterruptCleanup.shared.finish(ExitStatus.toolFailure)
-        } catch {
+            return ExitStatus.toolFailure
+        default:
             if let code = exitCodeForParserError(error) {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                InterruptCleanup.shared.finish(code)
+                return code
             }
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
-            InterruptCleanup.shared.finish(ExitStatus.toolFailure)
+            return ExitStatus.toolFailure
         }
     }
 
@@ -51,4 +69,9 @@ public struct PodmanBootc: AsyncParsableCommand {
         if code == 0 { return 0 }
         return ExitStatus.usage
     }
+}
+
+/// The parsed command, handed to the task that runs it (and used by that task only).
+private struct ParsedCommand: @unchecked Sendable {
+    var command: any ParsableCommand
 }

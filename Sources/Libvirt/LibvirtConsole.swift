@@ -22,6 +22,8 @@ public enum ConsoleEnd: Sendable, Equatable {
     case inputClosed
     /// The guest side closed: the VM stopped or another client took the console.
     case closed
+    /// `cancel` became readable: the caller stopped the session.
+    case cancelled
 }
 
 public struct ConsoleError: ToolError {
@@ -37,7 +39,9 @@ extension LibvirtDomain {
     /// domain's first console until the escape byte is read, the input ends or the console
     /// closes. Blocking: call off the cooperative thread pool. `LibvirtEventLoop.registered`
     /// must have been evaluated before this domain's connection was opened.
-    public func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool) throws -> ConsoleEnd {
+    /// A `cancel` file descriptor (the read end of a pipe) ends the session when it becomes
+    /// readable, from any thread.
+    public func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool, cancel: Int32 = -1) throws -> ConsoleEnd {
         guard let stream = virStreamNew(connection.pointer, UInt32(VIR_STREAM_NONBLOCK.rawValue)) else {
             throw LibvirtError.last("create a stream")
         }
@@ -68,10 +72,17 @@ extension LibvirtDomain {
             Unmanaged<ConsoleSession>.fromOpaque(opaque).takeUnretainedValue().inputEvent(events)
         }, Unmanaged.passUnretained(session).toOpaque(), nil)
 
+        let cancelWatch = cancel < 0 ? -1 : virEventAddHandle(cancel, Int32(VIR_EVENT_HANDLE_READABLE.rawValue), { _, _, _, opaque in
+            guard let opaque else { return }
+            let session = Unmanaged<ConsoleSession>.fromOpaque(opaque).takeUnretainedValue()
+            session.end = session.end ?? .cancelled
+        }, Unmanaged.passUnretained(session).toOpaque(), nil)
+
         while session.end == nil {
             if virEventRunDefaultImpl() < 0 { session.end = .closed }
         }
         if watch >= 0 { virEventRemoveHandle(watch) }
+        if cancelWatch >= 0 { virEventRemoveHandle(cancelWatch) }
         virStreamEventRemoveCallback(stream)
         if session.end == .closed { virStreamAbort(stream) } else { virStreamFinish(stream) }
         return session.end ?? .closed

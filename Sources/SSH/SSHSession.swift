@@ -52,6 +52,12 @@ public final class SSHSession: @unchecked Sendable {
         shutdown(socket, Int32(SHUT_RDWR))
     }
 
+    /// Makes a call blocked on this session in another thread return now, with an error: the
+    /// socket is shut down (how a cancelled run stops a command it waits for). Thread-safe.
+    public func interrupt() {
+        shutdown(socket, Int32(SHUT_RDWR))
+    }
+
     deinit {
         if handshakeCompleted {
             libssh2_session_set_blocking(session, 1)

@@ -62,7 +62,7 @@ import Testing
         let cache = DiskCache(directory: world.context.locations.diskCache)
         let key = "k\(String(repeating: "0", count: 63))"
         let partial = try cache.makePartial(for: key)
-        FileManager.default.createFile(atPath: partial.appendingPathComponent("disk.raw").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: partial.appendingPathComponent("disk.raw").path, contents: nil)
         let inputs = CacheKeyInputs(imageID: String(repeating: "ab", count: 32), imageDigest: nil, reference: "localhost/app:latest",
                                     installer: .direct, diskSize: 10 << 30, architecture: .x86_64)
         try cache.commit(partial: partial, key: key, manifest: CacheManifest(

@@ -66,20 +66,44 @@ import Testing
         #expect(log.all.count == 2, "a cleanup ran twice")
     }
 
-    @Test func cleanupsFromASignalThreadAreAwaited() async {
+    /// A cancelled scope undoes its work before the cancellation reaches the caller; a scope
+    /// that ends on its own drops its undo.
+    @Test func cancellationRunsTheGuardedUndoInOrder() async {
         let cleanup = InterruptCleanup()
         let log = CallLog()
-        _ = cleanup.register {
-            try? await Task.sleep(for: .milliseconds(50))
-            log.add("domain removed")
-        }
-        // As a signal handler calls it: from a thread outside Swift's pool.
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread {
-                cleanup.runAllWaiting()
-                done.resume()
+        let started = AsyncStream<Void>.makeStream()
+        let task = Task {
+            try await cleanup.guarding({ log.add("unmount image") }) {
+                try await cleanup.guarding({ log.add("remove VM") }) {
+                    started.continuation.yield()
+                    try await Task.sleep(for: .seconds(60))
+                }
             }
         }
-        #expect(log.all == ["domain removed"], "runAllWaiting returned before its cleanup finished")
+        for await _ in started.stream { break }
+        task.cancel()
+        _ = await task.result
+        #expect(log.all == ["remove VM", "unmount image"])
+        _ = try? await cleanup.guarding({ log.add("never") }) { log.add("done") }
+        #expect(log.all.last == "done" && cleanup.isEmpty)
+    }
+
+    @Test func theDeadlineCancelsTheRunAndWaitsForItToUnwind() async {
+        let log = CallLog()
+        let started = ContinuousClock.now
+        await #expect(throws: DeadlineExceeded.self) {
+            try await Deadline.race(.milliseconds(100)) {
+                do {
+                    try await Task.sleep(for: .seconds(60))
+                } catch {
+                    log.add("unwound")
+                    throw error
+                }
+            }
+        }
+        #expect(log.all == ["unwound"])
+        #expect(ContinuousClock.now - started < .seconds(30))
+        let quick = try? await Deadline.race(.seconds(60)) { 7 }
+        #expect(quick == 7)
     }
 }

@@ -221,7 +221,7 @@ package final class FakeDisks: DiskProvider, @unchecked Sendable {
 
     private func manifest(for request: InstallRequest) -> CacheManifest {
         let disk = folder.appendingPathComponent("disk.raw")
-        FileManager.default.createFile(atPath: disk.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: disk.path, contents: nil)
         let inputs = CacheKeyInputs(imageID: request.image.id, imageDigest: nil, reference: request.reference, installer: .direct,
                                     diskSize: 10 << 30, architecture: request.architecture)
         return CacheManifest(key: inputs.key, inputs: inputs, kernelVersion: "6.1.0",
@@ -261,7 +261,7 @@ package final class FakeRunner: ProcessRunner, @unchecked Sendable {
             addImage(tag, labels: hash.map { [RebuildDecision.label: $0] } ?? [:])
         }
         if argv.starts(with: ["qemu-img", "create"]), let path = argv.last {
-            FileManager.default.createFile(atPath: path, contents: Data("qcow2 overlay".utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data("qcow2 overlay".utf8))
         }
         return ProcessResult(status: 0, standardOutput: "", standardError: "")
     }

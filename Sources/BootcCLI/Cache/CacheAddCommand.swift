@@ -27,7 +27,6 @@ struct CacheAdd: PipelineCommand {
     func liveContext() -> PipelineContext { global.context(quiet: quiet) }
 
     func run(_ context: PipelineContext) async throws {
-        InterruptCleanup.shared.install()
         context.output.line(try await RunSequence(context: context).installDisk(image, config: config, choices: disk.choices))
     }
 }

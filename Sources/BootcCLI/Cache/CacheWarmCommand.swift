@@ -30,7 +30,6 @@ struct CacheWarm: PipelineCommand {
     func liveContext() -> PipelineContext { global.context(quiet: quiet) }
 
     func run(_ context: PipelineContext) async throws {
-        InterruptCleanup.shared.install()
         context.warnIfKVMDeviceUnusable(libvirtURI: global.libvirtURI)
         let options = try shape.vmOptions(disk: disk.choices, libvirtURI: global.libvirtURI, removeOnExit: true)
         context.output.line(try await RunSequence(context: context).warm(image, config: config, options: options))

@@ -117,7 +117,6 @@ struct RunCommand: PipelineCommand {
     }
 
     func run(_ context: PipelineContext) async throws {
-        InterruptCleanup.shared.install()
         let sequence = RunSequence(context: context)
         if dryRun {
             let report = try await sequence.dryRun(image, config: config, disk: disk.choices)

@@ -53,7 +53,7 @@ struct VMLauncher: Sendable {
                         vms.remove(id)
                         return .alreadyWarm(key: state.key)
                     }
-                    if let vm = await warm.restore(state, record: record, identity: identity.restore, domains: domains, coldSpec: coldSpec) {
+                    if let vm = try await warm.restore(state, record: record, identity: identity.restore, domains: domains, coldSpec: coldSpec) {
                         return .restored(vm)
                     }
                     // The failed attempt's port is in the record; the cold boot picks its own.

@@ -93,26 +93,26 @@ struct WarmStart: Sendable {
             let partial = try store.makePartial(inputs.key, diskKey: inputs.diskKey)
             do {
                 let domain = vm.domain
-                // A Ctrl-C while the guest is paused must not leave a kept VM paused.
-                let resume = InterruptCleanup.shared.register { try? await domain.resumeGuest() }
-                defer { InterruptCleanup.shared.discard(resume) }
                 let fd = open(partial.state.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
                 guard fd >= 0 else { throw WarmStartError(reason: "cannot write \(partial.state.path): \(String(cString: strerror(errno)))") }
                 defer { close(fd) }
-                do {
-                    try await domain.saveMachineState(to: fd)
-                    // The disks must be copied before the guest writes to them again.
-                    try await Blocking.run {
-                        try Self.copy(vms.overlay(id), to: partial.disk, mode: 0o400)
-                        if pending.hasNVRAM {
-                            try Self.copy(vms.folder(id).appendingPathComponent("efivars.fd"), to: partial.nvram, mode: 0o600)
+                // A Ctrl-C while the guest is paused must not leave a kept VM paused.
+                try await InterruptCleanup.shared.guarding({ try? await domain.resumeGuest() }) {
+                    do {
+                        try await domain.saveMachineState(to: fd)
+                        // The disks must be copied before the guest writes to them again.
+                        try await Blocking.run {
+                            try Self.copy(vms.overlay(id), to: partial.disk, mode: 0o400)
+                            if pending.hasNVRAM {
+                                try Self.copy(vms.folder(id).appendingPathComponent("efivars.fd"), to: partial.nvram, mode: 0o600)
+                            }
                         }
+                    } catch {
+                        try? await domain.resumeGuest()
+                        throw error
                     }
-                } catch {
-                    try? await domain.resumeGuest()
-                    throw error
+                    try await domain.resumeGuest()
                 }
-                try await domain.resumeGuest()
                 try Self.copy(vms.privateKey(id), to: partial.clientKey, mode: 0o600)
                 try Self.copy(vms.pinnedHostKey(id), to: partial.pinnedHostKey, mode: 0o600)
                 try? Self.copy(vm.consoleLog, to: partial.consoleLog, mode: StateAccess.privateFile)
@@ -137,8 +137,9 @@ struct WarmStart: Sendable {
 
     /// Restores `state` into this VM and gives it its identity; nil (with a notice, the state
     /// removed, the attempt's domain gone) when that fails, so the caller boots cold instead.
+    /// Throws only when the run is cancelled meanwhile.
     func restore(_ state: WarmStateManifest, record: VMRecord, identity: VMIdentity, domains: DomainStarter,
-                 coldSpec: @escaping (VMRecord) -> DomainSpec) async -> LaunchedVM? {
+                 coldSpec: @escaping (VMRecord) -> DomainSpec) async throws -> LaunchedVM? {
         let vms = context.vms
         var record = record
         record.warmState = state.key
@@ -159,16 +160,18 @@ struct WarmStart: Sendable {
             step("domain started")
             // An interrupt until the VM is handed over removes it, kept VM or not (as on a cold boot).
             let restoring = record
-            let interrupted = InterruptCleanup.shared.register { await VMRemoval.remove(restoring, domain: started, store: vms) }
-            defer { InterruptCleanup.shared.discard(interrupted) }
-            try await load(state, into: started)
-            step("state loaded and checked, guest running")
-            var vm = LaunchedVM(record: record, domain: started, privateKey: vms.privateKey(record.id), consoleLog: vms.consoleLog(record.id))
-            vm.rootSession = try await giveIdentity(identity, to: vm, state: state, timeout: .seconds(60))
-            step("identity given")
-            return vm
+            return try await InterruptCleanup.shared.guarding({ await VMRemoval.remove(restoring, domain: started, store: vms) }) {
+                try await load(state, into: started)
+                step("state loaded and checked, guest running")
+                var vm = LaunchedVM(record: restoring, domain: started, privateKey: vms.privateKey(restoring.id), consoleLog: vms.consoleLog(restoring.id))
+                vm.rootSession = try await giveIdentity(identity, to: vm, state: state, timeout: .seconds(60))
+                step("identity given")
+                return vm
+            }
         } catch {
             if let domain { try? await domain.remove() }
+            // Interrupted, not unusable: the state stays for the next run.
+            if Task.isCancelled { throw error }
             context.progress.notice("warm state \(state.key.prefix(12)) is unusable (\(error)); booting cold")
             discard(state)
             return nil

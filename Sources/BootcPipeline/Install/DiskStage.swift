@@ -49,8 +49,8 @@ struct DiskStage: Sendable {
     func install(_ request: InstallRequest, choices: DiskChoices) async throws -> CacheManifest {
         let podman = context.podman
         let imageID = request.image.id
-        let unmountOnInterrupt = InterruptCleanup.shared.register { await podman.unmountImage(imageID) }
-        defer { InterruptCleanup.shared.discard(unmountOnInterrupt) }
-        return try await context.disks.install(request, connection: choices.connection, progress: context.progress)
+        return try await InterruptCleanup.shared.guarding({ await podman.unmountImage(imageID) }) {
+            try await context.disks.install(request, connection: choices.connection, progress: context.progress)
+        }
     }
 }

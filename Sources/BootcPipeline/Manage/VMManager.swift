@@ -167,7 +167,6 @@ package struct VMManager: Sendable {
         let login = GuestLogin(port: record.sshPort, user: user ?? record.sshUser, privateKey: context.vms.privateKey(record.id),
                                pinnedHostKey: context.vms.pinnedHostKey(record.id), vmName: record.name)
         let session = try await context.guestShell.connect(login, timeout: .seconds(15))
-        InterruptCleanup.shared.install()
         if command.isEmpty { return try await session.interactiveShell(term: context.environment["TERM"] ?? "xterm-256color") }
         return try await session.execute(RemoteCommand.commandLine(for: command))
     }
@@ -178,7 +177,6 @@ package struct VMManager: Sendable {
         let runtime = try await runtime(selector)
         let domain = try await runtime.requireRunning()
         let name = runtime.record.name
-        InterruptCleanup.shared.install()
         let interactive = isatty(STDIN_FILENO) == 1
         if interactive {
             FileHandle.standardError.write(Data("Connected to the console of \(name); detach with Ctrl-]\r\n".utf8))
@@ -208,7 +206,6 @@ package struct VMManager: Sendable {
         guard let log = try? FileDescriptorHandle.openRegularFile(path) else {
             throw VMStateError.noConsoleLog(name: record.name, path: path)
         }
-        InterruptCleanup.shared.install()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             guard let count = try? log.read(into: &buffer) else { throw VMStateError.noConsoleLog(name: record.name, path: path) }

@@ -45,11 +45,14 @@ package protocol VirtualMachineDomain: Sendable {
     func xmlDescription() async throws -> String
     /// The <podman-bootc:...> metadata element, if any.
     func metadata() async -> String?
-    /// Pauses the guest and writes its machine state to `fd` (the guest stays paused).
+    /// Pauses the guest and writes its machine state to `fd` (the guest stays paused). A
+    /// cancelled task destroys the domain to end the transfer.
     func saveMachineState(to fd: Int32) async throws
-    /// Loads a machine state into a domain started waiting for one.
+    /// Loads a machine state into a domain started waiting for one (cancelled: destroys it).
     func loadMachineState(from fd: Int32) async throws
     func resumeGuest() async throws
+    /// The console on these descriptors until the escape byte, the input's end, the console's
+    /// close, or the task's cancellation (which throws CancellationError).
     func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool) async throws -> ConsoleOutcome
 }
 

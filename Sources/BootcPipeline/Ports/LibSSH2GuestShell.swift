@@ -23,26 +23,33 @@ package struct LibSSH2GuestShell: GuestShell {
 private struct LiveSession: GuestSession {
     let session: SSHSession
 
-    func execute(_ commandLine: String, input: Int32, output: Int32, error: Int32, outputLimit: UInt64?) async throws -> Int32 {
+    /// A blocking call that a cancelled task ends by shutting the socket down.
+    private func interruptible<T: Sendable>(_ body: @escaping @Sendable (SSHSession) throws -> T) async throws -> T {
         let session = session
-        let streams = LocalStreams(input: input, output: output, error: error, outputLimit: outputLimit)
-        return try await Blocking.run { try session.execute(commandLine, streams: streams) }
-    }
-
-    func interactiveShell(term: String) async throws -> Int32 {
-        let session = session
-        return try await Blocking.run { try session.interactiveShell(term: term) }
-    }
-
-    func run(_ commandLine: String, input: Data) async throws -> (status: Int32, output: String) {
-        let session = session
-        let result = try await Blocking.run { try session.run(commandLine, input: input) }
+        let result = try await withTaskCancellationHandler {
+            try await Blocking.run { try body(session) }
+        } onCancel: {
+            session.interrupt()
+        }
+        try Task.checkCancellation()
         return result
     }
 
+    func execute(_ commandLine: String, input: Int32, output: Int32, error: Int32, outputLimit: UInt64?) async throws -> Int32 {
+        let streams = LocalStreams(input: input, output: output, error: error, outputLimit: outputLimit)
+        return try await interruptible { try $0.execute(commandLine, streams: streams) }
+    }
+
+    func interactiveShell(term: String) async throws -> Int32 {
+        try await interruptible { try $0.interactiveShell(term: term) }
+    }
+
+    func run(_ commandLine: String, input: Data) async throws -> (status: Int32, output: String) {
+        try await interruptible { try $0.run(commandLine, input: input) }
+    }
+
     func download(_ guestPath: String, into folder: ConfinedFolder) async throws -> GuestCopy {
-        let session = session
-        let copied = try await Blocking.run { try session.download(guestPath, into: folder) }
+        let copied = try await interruptible { try $0.download(guestPath, into: folder) }
         return GuestCopy(local: copied.local, skippedLinks: copied.skippedLinks)
     }
 

@@ -102,13 +102,22 @@ private struct LiveDomain: VirtualMachineDomain {
     }
 
     func saveMachineState(to fd: Int32) async throws {
-        let domain = domain
-        try await Blocking.run { try domain.saveMachineState(to: fd) }
+        try await destroyedOnCancel { try $0.saveMachineState(to: fd) }
     }
 
     func loadMachineState(from fd: Int32) async throws {
+        try await destroyedOnCancel { try $0.loadMachineState(from: fd) }
+    }
+
+    /// A state transfer can take minutes: a cancelled task ends it by destroying the domain.
+    private func destroyedOnCancel(_ body: @escaping @Sendable (LibvirtDomain) throws -> Void) async throws {
         let domain = domain
-        try await Blocking.run { try domain.loadMachineState(from: fd) }
+        try await withTaskCancellationHandler {
+            try await Blocking.run { try body(domain) }
+        } onCancel: {
+            try? domain.destroy()
+        }
+        try Task.checkCancellation()
     }
 
     func resumeGuest() async throws {
@@ -118,10 +127,23 @@ private struct LiveDomain: VirtualMachineDomain {
 
     func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool) async throws -> ConsoleOutcome {
         let domain = domain
-        switch try await Blocking.run({ try domain.attachConsole(input: input, output: output, escape: escape, force: force) }) {
+        // Cancellation writes to a pipe the console's event loop watches.
+        var pipeEnds: [Int32] = [-1, -1]
+        guard pipe(&pipeEnds) == 0 else { throw CocoaError(.fileReadUnknown) }
+        defer { close(pipeEnds[0]); close(pipeEnds[1]) }
+        let (cancelRead, cancelWrite) = (pipeEnds[0], pipeEnds[1])
+        let end = try await withTaskCancellationHandler {
+            try await Blocking.run {
+                try domain.attachConsole(input: input, output: output, escape: escape, force: force, cancel: cancelRead)
+            }
+        } onCancel: {
+            _ = write(cancelWrite, "x", 1)
+        }
+        switch end {
         case .detached: return .detached
         case .inputClosed: return .inputClosed
         case .closed: return .closed
+        case .cancelled: throw CancellationError()
         }
     }
 }

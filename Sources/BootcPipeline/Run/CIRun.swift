@@ -2,13 +2,12 @@
 // artifacts and logs copied out of the guest, and the JSON / JUnit reports.
 
 import BootcCore
-import Dispatch
 import Foundation
 import Host
 import Synchronization
 
-/// The CI outputs of one run and the single place that ends it: whichever of the normal
-/// path and the deadline finishes first writes the reports; the other does nothing.
+/// The CI outputs of one run: stage timings, artifacts and logs copied out of the guest, the
+/// JUnit report and the JSON summary.
 package final class CIRun: @unchecked Sendable {
     package struct Options: Sendable {
         var image: String
@@ -34,61 +33,27 @@ package final class CIRun: @unchecked Sendable {
     let options: Options
     let output: StandardOutput
     let timer = StageTimer()
-    private let finished = Atomic<Bool>(false)
     struct AttachedVM: Sendable {
         var record: VMRecord
         var domain: any VirtualMachineDomain
         var store: VMStore
         var consoleLog: URL
     }
-    // Guarded by `lock`: written by the run, read by the deadline's thread.
+    // Guarded by `lock`: written by the run, read when a deadline ends it.
     private let lock = NSLock()
     private var attachedVM: AttachedVM?
     private let collected = Mutex<(artifacts: [String], logs: [String])>(([], []))
-    private var deadline: (any DispatchSourceTimer)?
 
     init(options: Options, output: StandardOutput) {
         self.options = options
         self.output = output
     }
 
-    /// Arms --timeout: at the deadline the VM is destroyed and removed, the console log kept
-    /// (with --logs), the reports written, and the process exits 124 like timeout(1).
-    func armDeadline() {
-        guard let timeout = options.timeout else { return }
-        let timer = DispatchSource.makeTimerSource(queue: .global())
-        timer.schedule(deadline: .now() + timeout.seconds)
-        timer.setEventHandler { [self] in expire(after: timeout) }
-        timer.resume()
-        lock.withLock { deadline = timer }
-    }
-
     func attach(_ attached: AttachedVM) {
         lock.withLock { attachedVM = attached }
     }
 
-    private var currentVM: AttachedVM? { lock.withLock { attachedVM } }
-
-    private func expire(after timeout: Duration) {
-        guard !finished.exchange(true, ordering: .acquiringAndReleasing), InterruptCleanup.shared.takeOver() else { return }
-        TerminalState.restore()
-        let message = "the run did not finish within \(Int(timeout.seconds))s (--timeout); the VM was destroyed"
-        FileHandle.standardError.write(Data("\nError: \(message)\n".utf8))
-        ChildProcesses.terminateAll()
-        if let current = currentVM {
-            saveConsoleLog(current.consoleLog)
-            let removed = DispatchSemaphore(value: 0)
-            Task.detached {
-                await VMRemoval.remove(current.record, domain: current.domain, store: current.store)
-                removed.signal()
-            }
-            removed.wait()
-        }
-        // Whatever else the run had in flight (a mounted image, a --rm VM) is undone too.
-        InterruptCleanup.shared.runAllWaiting()
-        writeReports(outcome: .timedOut, exitCode: ExitStatus.timeout, message: message)
-        exitNow(ExitStatus.timeout)
-    }
+    var currentVM: AttachedVM? { lock.withLock { attachedVM } }
 
     /// Copies the artifacts and logs out of a VM whose command has ended (passed or not).
     /// Failures to copy are reported, never fatal: the command's status is what counts.
@@ -137,14 +102,8 @@ package final class CIRun: @unchecked Sendable {
         }
     }
 
-    /// The normal end. When the deadline has already ended the run (its VM destroyed, which
-    /// is likely what made us get here), this waits for the deadline's handler to exit the
-    /// process, so it is never cut short by a second exit.
+    /// The end of the run, however it ended: the JUnit report and the JSON summary.
     func finish(outcome: RunReport.Outcome, exitCode: Int32, message: String?) {
-        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else {
-            while true { sleep(60) }
-        }
-        lock.withLock { deadline?.cancel() }
         writeReports(outcome: outcome, exitCode: exitCode, message: message)
     }
 

@@ -1,35 +1,24 @@
-// Ctrl-C, SIGTERM and SIGHUP: undo what must not outlive us, restore the terminal, exit.
+// Ctrl-C, SIGTERM and SIGHUP, and the --timeout deadline, as structured concurrency: the
+// command runs as a task; a signal stops our child processes and cancels that task; the
+// cancellation reaches libssh2 (the socket is shut down) and libvirt (a state transfer's
+// domain is destroyed, a console session ends); each scope undoes its own work while it
+// unwinds, newest first, awaited; only then does the process exit, from the command's own
+// flow. A second signal exits at once.
 
 import Dispatch
 import Foundation
 import Host
 import Synchronization
 
-/// Cleanup actions that must run if we are interrupted (e.g. removing a `--rm` VM).
-/// Registered actions run once, either at interrupt or when the caller finishes normally.
+/// What must be undone when a run is cancelled (a mounted image, a paused guest, a VM being
+/// restored). Scopes register with `guarding`; the supervisor runs whatever is left.
 package final class InterruptCleanup: Sendable {
     package static let shared = InterruptCleanup()
 
     private let actions = Mutex<[Int: @Sendable () async -> Void]>([:])
     private let nextID = Atomic<Int>(0)
-    private let sources = Mutex<[any DispatchSourceSignal]>([])
-    /// Set once a signal or a deadline took over: from then on only its handler ends the process.
-    private let takenOver = Atomic<Bool>(false)
 
-    /// Installs the signal handlers once. SIGPIPE is ignored so a closed pipe is an error we see.
-    package func install() {
-        signal(SIGPIPE, SIG_IGN)
-        sources.withLock { sources in
-            guard sources.isEmpty else { return }
-            for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
-                signal(signalNumber, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-                source.setEventHandler { [self] in interrupted(by: signalNumber) }
-                source.resume()
-                sources.append(source)
-            }
-        }
-    }
+    init() {}
 
     /// Registers `action`; returns a token to run or drop it later.
     func register(_ action: @escaping @Sendable () async -> Void) -> Int {
@@ -38,7 +27,7 @@ package final class InterruptCleanup: Sendable {
         return id
     }
 
-    /// Runs the action now (normal exit path), unless an interrupt already ran it.
+    /// Runs the action now, unless it ran already.
     func run(_ id: Int) async {
         let action = actions.withLock { $0.removeValue(forKey: id) }
         await action?()
@@ -49,7 +38,7 @@ package final class InterruptCleanup: Sendable {
         _ = actions.withLock { $0.removeValue(forKey: id) }
     }
 
-    /// Runs every registered action, newest first (also for `run --timeout`).
+    /// Runs every registered action, newest first.
     func runAll() async {
         let pending = actions.withLock { actions in
             defer { actions.removeAll() }
@@ -58,50 +47,73 @@ package final class InterruptCleanup: Sendable {
         for action in pending { await action() }
     }
 
-    /// runAll from a thread outside Swift's pool (a signal or deadline handler): waits for it.
-    func runAllWaiting() {
-        let done = DispatchSemaphore(value: 0)
-        Task.detached { [self] in
-            await runAll()
-            done.signal()
-        }
-        done.wait()
-    }
+    var isEmpty: Bool { actions.withLock { $0.isEmpty } }
 
-    /// Ends the process with `status`, unless a signal is being handled: its handler is still
-    /// stopping our children and removing what must not outlive us, and it exits (128+signal)
-    /// when done. Without the wait, a command that saw its `podman build` die of our SIGTERM
-    /// exited first, and the build's RUN step (killed only after the grace) outlived us.
-    package func finish(_ status: Int32) -> Never {
-        if takenOver.load(ordering: .acquiring) {
-            while true { pause() }
+    /// Runs `body` with `undo` registered: dropped when the body returns or fails on its own,
+    /// run (awaited) when the body ends because its task was cancelled.
+    func guarding<T>(_ undo: @escaping @Sendable () async -> Void, _ body: () async throws -> T) async throws -> T {
+        let id = register(undo)
+        do {
+            let result = try await body()
+            discard(id)
+            return result
+        } catch {
+            if Task.isCancelled { await run(id) } else { discard(id) }
+            throw error
         }
-        exitNow(status)
-    }
-
-    /// Claims the end of the process for a signal or deadline handler; false if another
-    /// handler already did (a second signal while cleaning up changes nothing).
-    func takeOver() -> Bool {
-        !takenOver.exchange(true, ordering: .acquiringAndReleasing)
-    }
-
-    private func interrupted(by signalNumber: Int32) {
-        guard takeOver() else { return }
-        TerminalState.restore()
-        if actions.withLock({ !$0.isEmpty }) {
-            FileHandle.standardError.write(Data("\ninterrupted: cleaning up\n".utf8))
-        }
-        // The programs we started stop first, so none writes into what the actions remove.
-        ChildProcesses.terminateAll()
-        runAllWaiting()
-        exitNow(128 + signalNumber)
     }
 }
 
+/// Runs a command as a task that SIGINT, SIGTERM and SIGHUP cancel.
+package enum CommandSupervisor {
+    /// How a supervised command ended.
+    package enum Ending: Sendable {
+        case finished(Result<Void, any Error>)
+        /// A signal cancelled it; it has unwound and its cleanups have run.
+        case interrupted(signal: Int32)
+    }
+
+    /// Runs `body`; returns once it has ended, however it ended.
+    package static func run(_ body: @escaping @Sendable () async throws -> Void) async -> Ending {
+        signal(SIGPIPE, SIG_IGN)
+        let received = ReceivedSignal()
+        let task = Task { try await body() }
+        let sources = [SIGINT, SIGTERM, SIGHUP].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                guard received.number.compareExchange(expected: 0, desired: number, ordering: .acquiringAndReleasing).exchanged else {
+                    // A second signal: the user does not want to wait for the cleanup.
+                    TerminalState.restore()
+                    exitNow(128 + number)
+                }
+                TerminalState.restore()
+                if !InterruptCleanup.shared.isEmpty {
+                    FileHandle.standardError.write(Data("\ninterrupted: cleaning up (again to quit at once)\n".utf8))
+                }
+                // The programs we started stop first, so none writes into what cleanups remove.
+                ChildProcesses.terminateAll()
+                task.cancel()
+            }
+            source.resume()
+            return source
+        }
+        let result = await task.result
+        sources.forEach { $0.cancel() }
+        let number = received.number.load(ordering: .acquiring)
+        guard number != 0 else { return .finished(result) }
+        await InterruptCleanup.shared.runAll()
+        return .interrupted(signal: number)
+    }
+}
+
+private final class ReceivedSignal: Sendable {
+    let number = Atomic<Int32>(0)
+}
+
 /// Ends the process. `_exit`, not `exit`: exit's handlers (OpenSSL's cleanup among them) tear
-/// down libraries that other threads may still be using; that crashed a --timeout run whose
-/// SSH session was closing, and detached runs whose session was being freed on another task.
-func exitNow(_ status: Int32) -> Never {
+/// down libraries that a detached thread may still be using (a session being freed).
+package func exitNow(_ status: Int32) -> Never {
     fflush(nil)
     _exit(status)
 }

@@ -144,12 +144,20 @@ package struct RunSequence: Sendable {
         let ci = CIRun(options: request.ci, output: context.output)
         var context = self.context
         context.stages = ci.timer
-        ci.armDeadline()
+        let sequence = RunSequence(context: context)
         do {
-            let status = try await RunSequence(context: context).boot(request, ci: ci)
+            let status = try await Deadline.race(request.ci.timeout) { try await sequence.boot(request, ci: ci) }
             ci.finish(outcome: status == 0 ? .passed : .failed, exitCode: status,
                       message: status == 0 ? nil : "the command exited with status \(status)")
             return status
+        } catch let deadline as DeadlineExceeded {
+            // The VM is destroyed, kept or not; its console log is kept (with --logs).
+            if let vm = ci.currentVM {
+                ci.saveConsoleLog(vm.consoleLog)
+                await VMRemoval.remove(vm.record, domain: vm.domain, store: vm.store)
+            }
+            ci.finish(outcome: .timedOut, exitCode: deadline.exitCode, message: deadline.description)
+            throw deadline
         } catch {
             let code = (error as? any ToolError)?.exitCode ?? ExitStatus.toolFailure
             ci.finish(outcome: .error, exitCode: code, message: "\(error)")
