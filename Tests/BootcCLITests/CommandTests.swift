@@ -121,3 +121,37 @@ import Testing
         #expect(world.hypervisor.domain("db") == nil)
     }
 }
+
+@Suite struct RunCommandTests {
+    @Test func dryRunAnswersAsTextAndJSONAndChangesNothing() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage("localhost/app:latest")
+        try await RunCommand.parse(["--dry-run", "localhost/app:latest"]).run(world.context)
+        #expect(world.captured.string == "install (direct): planned by the fake\n")
+        let json = try FakeWorld()
+        defer { json.cleanUp() }
+        try await RunCommand.parse(["--dry-run", "--format", "json", "quay.io/fedora/fedora-bootc:42"]).run(json.context)
+        #expect(json.captured.string.contains(#""reason" : "quay.io/fedora/fedora-bootc:42 is not in rootful podman storage: run would pull it, then install its disk""#),
+                "output: \(json.captured.string)")
+        #expect(world.vms.all().isEmpty && world.hypervisor.domains.isEmpty)
+    }
+
+    @Test func aRmRunOfOneCommandBootsRunsAndRemoves() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage("localhost/app:latest")
+        try await RunCommand.parse(["--rm", "--cold", "localhost/app:latest", "--", "echo", "it's"]).run(world.context)
+        #expect(world.log.all.contains(#"execute echo 'it'\''s'"#), "calls: \(world.log.all)")
+        #expect(world.vms.all().isEmpty && world.hypervisor.domains.isEmpty)
+    }
+
+    @Test func aBackgroundRunPrintsTheNameAndKeepsTheVM() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage("localhost/app:latest")
+        try await RunCommand.parse(["-B", "--cold", "--name", "bg", "localhost/app:latest"]).run(world.context)
+        #expect(world.captured.string == "bg\n")
+        #expect(world.vms.all().map(\.name) == ["bg"] && world.hypervisor.domain("bg") != nil)
+    }
+}

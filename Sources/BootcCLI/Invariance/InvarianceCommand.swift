@@ -76,12 +76,7 @@ struct InvarianceCheckCommand: PipelineCommand {
 
     func run(_ context: PipelineContext) async throws {
         let report = try await RunSequence(context: context).rebuildReport(image)
-        switch format {
-        case .json: context.output.write(try Renderer.json(report))
-        case .text:
-            let verdict = report.decision.build ? "build" : report.imageExists ? "use" : "missing"
-            context.output.line("\(verdict) \(report.image): \(report.decision.reason)")
-        }
+        context.output.write(try Renderer.render(report, as: format))
     }
 }
 

@@ -10,6 +10,11 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
     case json
 }
 
+/// Something a command prints as one answer: its JSON is the value itself; its text, lines.
+protocol TextLines: Encodable {
+    var lines: [String] { get }
+}
+
 /// Something a list command prints: its JSON is the value itself; its table has these rows.
 protocol TableRows: Encodable {
     static var header: [String] { get }
@@ -22,6 +27,14 @@ enum Renderer {
         switch format {
         case .json: return try JSONText.render(items) + "\n"
         case .text: return Table.render([Item.header] + items.flatMap(\.rows))
+        }
+    }
+
+    /// One answer as its text lines or as JSON (run --dry-run, invariance check).
+    static func render(_ answer: some TextLines, as format: OutputFormat) throws -> String {
+        switch format {
+        case .json: return try json(answer)
+        case .text: return answer.lines.map { $0 + "\n" }.joined()
         }
     }
 
@@ -62,5 +75,18 @@ extension BootableImage: TableRows {
     static let header = ["IMAGE", "ID", "KIND", "KERNEL", "SIZE"]
     var rows: [[String]] {
         [[names.joined(separator: ","), id, kind, kernel ?? "-", ByteSize.mebibytes(size >> 20).description]]
+    }
+}
+
+extension DryRunReport: TextLines {
+    var lines: [String] {
+        (build.map { ["\($0.build ? "build" : "use") \(image): \($0.reason)"] } ?? [])
+            + ["\(reuse ? "reuse" : "install")\(installer.map { " (\($0.rawValue))" } ?? ""): \(reason)"]
+    }
+}
+
+extension RebuildReport: TextLines {
+    var lines: [String] {
+        ["\(decision.build ? "build" : imageExists ? "use" : "missing") \(image): \(decision.reason)"]
     }
 }

@@ -120,12 +120,7 @@ struct RunCommand: PipelineCommand {
         let sequence = RunSequence(context: context)
         if dryRun {
             let report = try await sequence.dryRun(image, config: config, disk: disk.choices)
-            switch format {
-            case .json: context.output.write(try Renderer.json(report))
-            case .text:
-                if let decision = report.build { context.output.line("\(decision.build ? "build" : "use") \(report.image): \(decision.reason)") }
-                context.output.line("\(report.reuse ? "reuse" : "install")\(report.installer.map { " (\($0.rawValue))" } ?? ""): \(report.reason)")
-            }
+            context.output.write(try Renderer.render(report, as: format))
             return
         }
         let status = try await sequence.run(try request())
