@@ -44,11 +44,13 @@ import Testing
         let world = try FakeWorld()
         defer { world.cleanUp() }
         world.runner.addImage(Self.image)
-        world.failures.add("ssh", FakeError("connection refused"), times: 1000)
+        world.failures.add("ssh", FakeError("connection refused"), times: 10_000)
         await #expect(throws: VMError.self) {
-            try await RunSequence(context: world.context).run(request(["true"], rm: false, sshTimeout: .seconds(2)))
+            try await RunSequence(context: world.context).run(request(["true"], rm: false, sshTimeout: .seconds(300)))
         }
-        #expect(world.log.count("ssh") >= 1)
+        // Polled every 200 ms of the (virtual) five minutes, then given up.
+        #expect(world.log.count("ssh") == 1500, "attempts: \(world.log.count("ssh"))")
+        #expect(world.clock.slept >= .seconds(300))
         #expect(world.log.all.last?.hasPrefix("remove") == true, "calls: \(world.log.all)")
         #expect(world.vms.all().isEmpty)
     }

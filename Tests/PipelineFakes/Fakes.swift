@@ -295,10 +295,12 @@ package struct FakeWorld {
             disks: disks, locations: StateLocations(root: root.appendingPathComponent("state")),
             progress: ProgressReporter(quiet: true, environment: ["PODMAN_BOOTC_PROGRESS": "never"]),
             output: StandardOutput { captured.append($0) }, environment: ["HOME": root.path], isRoot: true)
+        context.clock = clock
         self.captured = captured
     }
 
     package let captured: OutputBuffer
+    package let clock = VirtualClock()
 
     package var vms: VMStore { context.vms }
 
@@ -310,4 +312,21 @@ package final class OutputBuffer: Sendable {
     private let text = Mutex<Data>(Data())
     package func append(_ data: Data) { text.withLock { $0.append(data) } }
     package var string: String { String(decoding: text.withLock { $0 }, as: UTF8.self) }
+}
+
+/// Time that passes only when the pipeline sleeps: a five-minute SSH timeout takes no time.
+package final class VirtualClock: PipelineClock {
+    private let start: ContinuousClock.Instant
+    private let current: Mutex<ContinuousClock.Instant>
+    package init() {
+        start = .now
+        current = Mutex(start)
+    }
+    package var now: ContinuousClock.Instant { current.withLock { $0 } }
+    package var slept: Duration { current.withLock { $0 } - start }
+    package func sleep(for duration: Duration) async throws {
+        try Task.checkCancellation()
+        current.withLock { $0 = $0 + duration }
+        await Task.yield()
+    }
 }

@@ -19,10 +19,11 @@ struct SSHWaiter: Sendable {
         let progress = announce ? context.progress : ProgressReporter.silent
         let record = vm.record
         let login = login ?? self.login(for: vm)
-        let deadline = ContinuousClock.now + timeout
+        let clock = context.clock
+        let deadline = clock.now + timeout
         var lastError = "no attempt"
         var first = true
-        while ContinuousClock.now < deadline {
+        while clock.now < deadline {
             progress.waiting("Waiting for SSH on 127.0.0.1:\(record.sshPort)", first: first)
             first = false
             guard await vm.domain.isActive() else {
@@ -30,7 +31,7 @@ struct SSHWaiter: Sendable {
                 showConsoleTail(vm.consoleLog)
                 throw VMError.stoppedWhileBooting(name: record.name, consoleLog: vm.consoleLog.path)
             }
-            let attemptTimeout = min(deadline - ContinuousClock.now, .seconds(10))
+            let attemptTimeout = min(deadline - clock.now, .seconds(10))
             do {
                 let session = try await context.guestShell.connect(login, timeout: attemptTimeout)
                 progress.doneWaiting()
@@ -42,7 +43,7 @@ struct SSHWaiter: Sendable {
                 lastError = "\(error)"
                 context.logger.debug("ssh attempt failed", metadata: ["error": "\(error)"])
             }
-            try await Task.sleep(for: .milliseconds(200))
+            try await clock.sleep(for: .milliseconds(200))
         }
         progress.doneWaiting()
         showConsoleTail(vm.consoleLog)

@@ -14,6 +14,7 @@ package struct PipelineContext: Sendable {
     package var hypervisor: any Hypervisor
     package var guestShell: any GuestShell
     package var disks: any DiskProvider
+    package var clock: any PipelineClock = SystemClock()
     package var locations: StateLocations
     package var progress: ProgressReporter
     package var output: StandardOutput

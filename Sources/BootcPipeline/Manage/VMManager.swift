@@ -83,9 +83,10 @@ package struct VMManager: Sendable {
         guard await domain.isActive() else { return name }
         if !force {
             try await domain.shutdown()
-            let deadline = ContinuousClock.now + timeout
-            while await domain.isActive(), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            let clock = context.clock
+            let deadline = clock.now + timeout
+            while await domain.isActive(), clock.now < deadline {
+                try await clock.sleep(for: .milliseconds(200))
             }
             if await domain.isActive() { context.progress.notice("VM \(name) did not shut down within \(timeout.wholeSeconds)s; powering it off") }
         }
@@ -215,7 +216,7 @@ package struct VMManager: Sendable {
             }
             guard follow else { return }
             // The log is a plain file written by virtlogd: poll its growth.
-            try await Task.sleep(for: .milliseconds(250))
+            try await context.clock.sleep(for: .milliseconds(250))
         }
     }
 }

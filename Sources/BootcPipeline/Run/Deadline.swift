@@ -16,12 +16,13 @@ package struct DeadlineExceeded: ToolError {
 
 enum Deadline {
     /// `body`'s result, or DeadlineExceeded once `body` has unwound after `timeout`.
-    static func race<T: Sendable>(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    static func race<T: Sendable>(_ timeout: Duration?, clock: any PipelineClock = SystemClock(),
+                                  _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let timeout else { return try await body() }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await clock.sleep(for: timeout)
                 return nil
             }
             if let first = try await group.next(), let result = first {

@@ -146,7 +146,7 @@ package struct RunSequence: Sendable {
         context.stages = ci.timer
         let sequence = RunSequence(context: context)
         do {
-            let status = try await Deadline.race(request.ci.timeout) { try await sequence.boot(request, ci: ci) }
+            let status = try await Deadline.race(request.ci.timeout, clock: context.clock) { try await sequence.boot(request, ci: ci) }
             ci.finish(outcome: status == 0 ? .passed : .failed, exitCode: status,
                       message: status == 0 ? nil : "the command exited with status \(status)")
             return status
