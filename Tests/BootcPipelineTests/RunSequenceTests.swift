@@ -99,11 +99,23 @@ import Testing
         #expect(log.all.last == "done" && cleanup.isEmpty)
     }
 
+    /// A signal kills our programs before it cancels the run: a step that fails because its
+    /// program died still unwinds as interrupted (the image it mounted is unmounted).
+    @Test func aStepWhoseProgramWasKilledUnwindsAsInterrupted() async {
+        let cleanup = InterruptCleanup()
+        let log = CallLog()
+        _ = try? await cleanup.guarding({ log.add("kept") }) { throw FakeError("mkfs failed") }
+        #expect(log.all.isEmpty, "an ordinary failure ran the undo")
+        cleanup.markInterrupted()
+        _ = try? await cleanup.guarding({ log.add("unmount image") }) { throw FakeError("mkfs killed by SIGTERM") }
+        #expect(log.all == ["unmount image"])
+    }
+
     @Test func theDeadlineCancelsTheRunAndWaitsForItToUnwind() async {
         let log = CallLog()
         let started = ContinuousClock.now
         await #expect(throws: DeadlineExceeded.self) {
-            try await Deadline.race(.milliseconds(100)) {
+            try await Deadline.race(.milliseconds(100), cleanup: InterruptCleanup()) {
                 do {
                     try await Task.sleep(for: .seconds(60))
                 } catch {
@@ -114,7 +126,7 @@ import Testing
         }
         #expect(log.all == ["unwound"])
         #expect(ContinuousClock.now - started < .seconds(30))
-        let quick = try? await Deadline.race(.seconds(60)) { 7 }
+        let quick = try? await Deadline.race(.seconds(60), cleanup: InterruptCleanup()) { 7 }
         #expect(quick == 7)
     }
 }

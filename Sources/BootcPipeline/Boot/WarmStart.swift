@@ -171,7 +171,7 @@ struct WarmStart: Sendable {
         } catch {
             if let domain { try? await domain.remove() }
             // Interrupted, not unusable: the state stays for the next run.
-            if Task.isCancelled { throw error }
+            if InterruptCleanup.shared.isInterrupted { throw error }
             context.progress.notice("warm state \(state.key.prefix(12)) is unusable (\(error)); booting cold")
             discard(state)
             return nil

@@ -17,6 +17,7 @@ package struct DeadlineExceeded: ToolError {
 enum Deadline {
     /// `body`'s result, or DeadlineExceeded once `body` has unwound after `timeout`.
     static func race<T: Sendable>(_ timeout: Duration?, clock: any PipelineClock = SystemClock(),
+                                  cleanup: InterruptCleanup = .shared,
                                   _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let timeout else { return try await body() }
         return try await withThrowingTaskGroup(of: T?.self) { group in
@@ -30,6 +31,7 @@ enum Deadline {
                 return result
             }
             // The deadline: stop what we started (podman build's RUN step too), then the run.
+            cleanup.markInterrupted()
             _ = try? await Blocking.run { ChildProcesses.terminateAll() }
             group.cancelAll()
             while (try? await group.next()) != nil {}

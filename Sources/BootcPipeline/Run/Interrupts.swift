@@ -17,6 +17,7 @@ package final class InterruptCleanup: Sendable {
 
     private let actions = Mutex<[Int: @Sendable () async -> Void]>([:])
     private let nextID = Atomic<Int>(0)
+    private let interrupting = Atomic<Bool>(false)
 
     init() {}
 
@@ -49,6 +50,18 @@ package final class InterruptCleanup: Sendable {
 
     var isEmpty: Bool { actions.withLock { $0.isEmpty } }
 
+    /// Says the run is being stopped (a signal, the deadline), before our child processes are
+    /// killed: a step that then fails because its program died unwinds as cancelled, not as
+    /// an ordinary failure, even if the task's cancellation has not reached it yet.
+    func markInterrupted() {
+        interrupting.store(true, ordering: .releasing)
+    }
+
+    /// The run is being stopped: cancelled, or about to be.
+    var isInterrupted: Bool {
+        Task.isCancelled || interrupting.load(ordering: .acquiring)
+    }
+
     /// Runs `body` with `undo` registered: dropped when the body returns or fails on its own,
     /// run (awaited) when the body ends because its task was cancelled.
     func guarding<T>(_ undo: @escaping @Sendable () async -> Void, _ body: () async throws -> T) async throws -> T {
@@ -58,7 +71,7 @@ package final class InterruptCleanup: Sendable {
             discard(id)
             return result
         } catch {
-            if Task.isCancelled { await run(id) } else { discard(id) }
+            if isInterrupted { await run(id) } else { discard(id) }
             throw error
         }
     }
@@ -92,6 +105,7 @@ package enum CommandSupervisor {
                     FileHandle.standardError.write(Data("\ninterrupted: cleaning up (again to quit at once)\n".utf8))
                 }
                 // The programs we started stop first, so none writes into what cleanups remove.
+                InterruptCleanup.shared.markInterrupted()
                 ChildProcesses.terminateAll()
                 task.cancel()
             }
