@@ -6,10 +6,10 @@ import BootcPipeline
 import Foundation
 
 struct VMShapeOptions: ParsableArguments {
-    @Option(help: "Virtual CPUs (1-256).", transform: ArgumentValue.cpus)
+    @Option(help: "Virtual CPUs (1-256; default: 2).", transform: ArgumentValue.cpus)
     var cpus: Int = 2
 
-    @Option(help: "Memory, e.g. 2G or 4096M (at least 256M).", transform: ArgumentValue.size(atLeast: .mebibytes(256), example: "2G, 4096M"))
+    @Option(help: "Memory, e.g. 2G or 4096M (at least 256M; default: 2G).", transform: ArgumentValue.size(atLeast: .mebibytes(256), example: "2G, 4096M"))
     var memory: ByteSize = .mebibytes(2048)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Log in as this user: the VM's key is installed for it (and root); the guest creates it when the image lacks it.", valueName: "user"),
@@ -19,7 +19,7 @@ struct VMShapeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Acceleration: auto, kvm or tcg (also $PODMAN_BOOTC_ACCEL).", valueName: "mode"))
     var accel: AccelerationMode?
 
-    @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m.", transform: ArgumentValue.duration(example: "300s, 5m"))
+    @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m (default: 5m).", transform: ArgumentValue.duration(example: "300s, 5m"))
     var sshTimeout: Duration = .seconds(300)
 
     func validate() throws {

@@ -19,7 +19,7 @@ struct StopCommand: PipelineCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var selection: VMSelection
     @Flag(name: .shortAndLong, help: "Power off at once.") var force = false
-    @Option(help: "How long to wait for a clean shutdown before powering off.", transform: ArgumentValue.duration(example: "60s"))
+    @Option(help: "How long to wait for a clean shutdown before powering off (default: 60s).", transform: ArgumentValue.duration(example: "60s"))
     var timeout: Duration = .seconds(60)
 
     func run(_ context: PipelineContext) async throws {
@@ -41,7 +41,7 @@ struct StartCommand: PipelineCommand {
     @OptionGroup var selection: VMSelection
     @Flag(name: [.customShort("B"), .long], help: "Return once the VM starts; do not wait for SSH.") var background = false
     @Flag(name: .shortAndLong, help: "Print no progress.") var quiet = false
-    @Option(help: "How long to wait for SSH.", transform: ArgumentValue.duration(example: "300s, 5m"))
+    @Option(help: "How long to wait for SSH (default: 5m).", transform: ArgumentValue.duration(example: "300s, 5m"))
     var sshTimeout: Duration = .seconds(300)
 
     func liveContext() -> PipelineContext { global.context(quiet: quiet) }
