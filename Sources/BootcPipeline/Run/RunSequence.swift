@@ -153,7 +153,8 @@ package struct RunSequence: Sendable {
         } catch let deadline as DeadlineExceeded {
             // The VM is destroyed, kept or not; its console log is kept (with --logs).
             if let vm = ci.currentVM {
-                ci.saveConsoleLog(vm.consoleLog)
+                // A --rm VM is gone already (its log saved on the way); a kept one goes now.
+                if FileManager.default.fileExists(atPath: vm.consoleLog.path) { ci.saveConsoleLog(vm.consoleLog) }
                 await VMRemoval.remove(vm.record, domain: vm.domain, store: vm.store)
             }
             ci.finish(outcome: .timedOut, exitCode: deadline.exitCode, message: deadline.description)
@@ -175,7 +176,8 @@ package struct RunSequence: Sendable {
         // Until SSH answers, the VM is removed on failure or interrupt, --rm or not: a VM that
         // never became reachable is of no use, and its console tail was already shown.
         // After that, only a --rm VM is removed (on every exit path, interrupts included).
-        return try await withVMRemoved(vm, always: request.vm.removeOnExit) { session in
+        let consoleLog = vm.consoleLog
+        return try await withVMRemoved(vm, always: request.vm.removeOnExit, keep: { ci.saveConsoleLog(consoleLog) }) { session in
             if request.background {
                 context.output.line(record.name)
                 context.progress.stage("VM \(record.name) is running; SSH: \(sshHint(vm))")
@@ -223,12 +225,18 @@ package struct RunSequence: Sendable {
 
     /// Runs `connect`, then `body` with its session. The VM is removed when connecting fails
     /// or is interrupted; after that only when `always` (also on interrupt).
-    private func withVMRemoved<T: Sendable>(_ vm: LaunchedVM, always: Bool, _ body: (any GuestSession) async throws -> T,
+    /// `keep` runs first when the VM is removed because the run was interrupted (the console
+    /// log goes with the VM's folder).
+    private func withVMRemoved<T: Sendable>(_ vm: LaunchedVM, always: Bool, keep: @escaping @Sendable () -> Void = {},
+                                            _ body: (any GuestSession) async throws -> T,
                                             connect: () async throws -> any GuestSession) async throws -> T {
         let store = context.vms
         let record = vm.record
         let domain = vm.domain
-        let cleanup = InterruptCleanup.shared.register { await VMRemoval.remove(record, domain: domain, store: store) }
+        let cleanup = InterruptCleanup.shared.register {
+            if InterruptCleanup.shared.isInterrupted { keep() }
+            await VMRemoval.remove(record, domain: domain, store: store)
+        }
         let session: any GuestSession
         do {
             session = try await connect()
