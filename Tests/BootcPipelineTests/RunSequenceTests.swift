@@ -55,6 +55,23 @@ import Testing
         #expect(world.vms.all().isEmpty)
     }
 
+    /// `cache warm`: boot, save the state with no SSH session open, remove the VM; a second
+    /// call finds the state and boots nothing.
+    @Test func cacheWarmSavesAStateAndRemovesItsVM() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage(Self.image)
+        let sequence = RunSequence(context: world.context)
+        let key = try await sequence.warm(Self.image, config: nil, options: VMOptions(removeOnExit: false))
+        let calls = world.log.all
+        let disconnect = try #require(calls.firstIndex(of: "disconnect"), "calls: \(calls)")
+        let save = try #require(calls.firstIndex { $0.hasPrefix("save ") })
+        #expect(disconnect < save, "the state was saved with an SSH session open: \(calls)")
+        #expect(calls.last?.hasPrefix("remove") == true && world.vms.all().isEmpty)
+        #expect(try await sequence.warm(Self.image, config: nil, options: VMOptions(removeOnExit: false)) == key)
+        #expect(world.log.count("createTransient") == 1)
+    }
+
     @Test func sshIsPolledUntilTheGuestAnswers() async throws {
         let world = try FakeWorld()
         defer { world.cleanUp() }
