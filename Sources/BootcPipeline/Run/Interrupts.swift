@@ -3,7 +3,7 @@
 // cancellation reaches libssh2 (the socket is shut down) and libvirt (a state transfer's
 // domain is destroyed, a console session ends); each scope undoes its own work while it
 // unwinds, newest first, awaited; only then does the process exit, from the command's own
-// flow. A second signal exits at once.
+// flow (never from a signal thread: a second signal only says the cleanup is under way).
 
 import Dispatch
 import Foundation
@@ -96,13 +96,13 @@ package enum CommandSupervisor {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 guard received.number.compareExchange(expected: 0, desired: number, ordering: .acquiringAndReleasing).exchanged else {
-                    // A second signal: the user does not want to wait for the cleanup.
-                    TerminalState.restore()
-                    exitNow(128 + number)
+                    // Exiting now would leave what the cleanup is removing (a VM, a mount).
+                    FileHandle.standardError.write(Data("\nstill cleaning up; podman-bootc exits when done\n".utf8))
+                    return
                 }
                 TerminalState.restore()
                 if !InterruptCleanup.shared.isEmpty {
-                    FileHandle.standardError.write(Data("\ninterrupted: cleaning up (again to quit at once)\n".utf8))
+                    FileHandle.standardError.write(Data("\ninterrupted: cleaning up\n".utf8))
                 }
                 // The programs we started stop first, so none writes into what cleanups remove.
                 InterruptCleanup.shared.markInterrupted()
