@@ -8,7 +8,9 @@
 #   4. the edit -> SSH loop: change a file of a Containerfile folder built FROM IMAGE, then
 #      `run --rm DIR -- cat` it (rebuild + reinstall + boot + SSH);
 #   5. a host without udev: /dev/kvm set back to 0600 root (as such a host boots), one warm
-#      start, then scripts/setup.sh and one more (once each; the mode is restored after).
+#      start, then scripts/setup.sh and one more (once each; the mode is restored after);
+#   6. rootless: a user (BENCH_USER, made if missing) runs the same image from its own
+#      storage: first run (install in the user namespace + boot + save), then a warm start.
 # Usage: sudo scripts/bench.sh [-n RUNS] [IMAGE]      (make image && make release first)
 set -euo pipefail
 runs=3
@@ -131,6 +133,26 @@ done
 podman rmi -f "localhost/edit:latest" >/dev/null 2>&1 || true
 "$bin" cache prune >/dev/null 2>&1 || true
 
+# 6. Rootless: the user's own storage, session libvirt, cache under ~/.cache.
+user=${BENCH_USER:-podman-bootc-bench}
+id "$user" >/dev/null 2>&1 || useradd -m "$user"
+home=$(getent passwd "$user" | cut -d: -f6)
+chmod 755 "$work"; cp "$bin" "$work/podman-bootc"; chmod 755 "$work/podman-bootc"
+as_user() { runuser -u "$user" -- env -i -C / HOME="$home" USER="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin "$@"; }
+if ! as_user podman image exists "$image" 2>/dev/null; then
+  podman save -q -o "$work/image.tar" "$image"; chmod 644 "$work/image.tar"
+  as_user podman load -q -i "$work/image.tar" >/dev/null; rm -f "$work/image.tar"
+fi
+rootless_cold=() rootless_warm=()
+for i in $(seq 1 "$runs"); do
+  as_user "$work/podman-bootc" cache prune >/dev/null 2>&1 || true
+  t0=$(now); as_user "$work/podman-bootc" run --rm --quiet --accel "$accel" "$image" -- true; rootless_cold+=("$(elapsed "$t0")")
+  t0=$(now); as_user "$work/podman-bootc" run --rm --quiet --accel "$accel" "$image" -- true; rootless_warm+=("$(elapsed "$t0")")
+  echo "bench: rootless first run $i: ${rootless_cold[-1]}s, warm start: ${rootless_warm[-1]}s" >&2
+done
+as_user "$work/podman-bootc" cache prune >/dev/null 2>&1 || true
+
+rw=$(median "${rootless_warm[@]}") rc=$(median "${rootless_cold[@]}")
 r=$(median "${restored[@]}") w=$(median "${warm[@]}") p=$(median "${plain[@]}") c=$(median "${cold[@]}") n=$(median "${install[@]}") f=$(median "${floor[@]}") l=$(median "${loop[@]}")
 cat <<TABLE
 | measurement ($image, $accel, median of $runs) | seconds | vs baseline |
@@ -142,6 +164,8 @@ cat <<TABLE
 | install alone (direct installer) | $n | $(ratio "$n" "$f")x mkfs floor |
 | \`mkfs.ext4 -d\` of the same tree (floor) | $f | 1.00x |
 | edit -> SSH loop (Containerfile folder: rebuild + reinstall + boot + save) | $l | $(ratio "$l" "$p")x plain QEMU |
+| rootless warm start (user's storage, qemu:///session) | $rw | $(ratio "$rw" "$p")x plain QEMU |
+| rootless first run: install in the user namespace + boot + save | $rc | $(ratio "$rc" "$p")x plain QEMU |
 | warm start on a host without udev (/dev/kvm 0600 root), once | $stalled | |
 | the same host after \`scripts/setup.sh\` (/dev/kvm root:kvm 0660), once | $fixed | |
 

@@ -22,6 +22,24 @@ public enum AcceleratorProbe {
         }
     }
 
+    /// What to tell a user who cannot open /dev/kvm on a host whose CPU could use it: how to
+    /// join the device's group. Nil when KVM is open to them, absent, or of no use here.
+    public static func accessAdvice(for guest: Architecture, override: Accelerator?, device: String = "/dev/kvm",
+                                    cpuinfo: String? = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+                                    user: String = currentUserName()) -> String? {
+        guard override == nil, guest == .host else { return nil }
+        var info = stat()
+        guard stat(device, &info) == 0, access(device, R_OK | W_OK) != 0, errno == EACCES else { return nil }
+        if guest == .x86_64 && !hasVirtualizationFlag(cpuinfo: cpuinfo ?? "") { return nil }
+        let group = getgrgid(info.st_gid).map { String(cString: $0.pointee.gr_name) } ?? "\(info.st_gid)"
+        return "note: you cannot open \(device) (it belongs to group \(group)), so VMs run under software emulation, "
+            + "several times slower. To use KVM: sudo usermod -aG \(group) \(user), then log in again"
+    }
+
+    public static func currentUserName() -> String {
+        getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "$USER"
+    }
+
     static func hasVirtualizationFlag(cpuinfo: String) -> Bool {
         for line in cpuinfo.split(separator: "\n") where line.hasPrefix("flags") {
             let flags = line.split(separator: " ")

@@ -11,6 +11,7 @@ public enum InstallerError: ToolError {
     case diskTooSmall(requested: ByteSize)
     case noBootc(image: String)
     case bootcNeedsImage(path: String)
+    case bootcNeedsRootfulPodman(image: String)
 
     public var description: String {
         switch self {
@@ -21,6 +22,10 @@ public enum InstallerError: ToolError {
             return "disk size \(requested) is too small; use at least 64M"
         case .noBootc(let image):
             return "image \(image) does not ship bootc (/usr/bin/bootc); use --installer direct or auto"
+        case .bootcNeedsRootfulPodman(let image):
+            return "\(image) ships bootc, and bootc install needs rootful podman (a privileged container), which you do not have as a user. "
+                + "Choose one: --connection NAME (a rootful podman machine or service: podman system connection list), "
+                + "--installer direct (podman-bootc builds the disk itself, no privileges), or run podman-bootc with sudo"
         case .bootcNeedsImage(let path):
             return "\(path) is a root filesystem folder, which bootc install cannot run from (it runs the image as a container); use --installer direct, or give the image's name"
         }
@@ -37,39 +42,21 @@ public struct DirectInstaller: Sendable {
     }
 
     /// Writes `directory/disk.raw` (GPT, ext4 root built from `root`) and copies the kernel
-    /// and initramfs next to it for direct kernel boot.
-    /// `meter` hears (bytes written, bytes expected) a few times a second while the root
-    /// filesystem is written; `expectedBytes` is the image's size.
-    func build(reference: String, root: URL, layout: DiskLayout, extraKernelArguments: [String], into directory: URL,
-               expectedBytes: UInt64? = nil, progress: @Sendable (String) -> Void,
-               meter: (@Sendable (UInt64, UInt64) -> Void)? = nil) async throws -> (BootArtifacts, kernelVersion: String) {
+    /// and initramfs next to it for direct kernel boot. The tree's owners and modes are kept
+    /// as this process sees them (run inside the user's namespace for rootless storage).
+    func build(reference: String, root: URL, layout: DiskLayout, extraKernelArguments: [String],
+               into directory: URL) async throws -> (BootArtifacts, kernelVersion: String) {
         guard let kernel = KernelLocator.locate(in: root) else { throw InstallerError.noKernel(image: reference) }
         if kernel.initrd == nil {
             logger.warning("image has no initramfs for kernel \(kernel.version); booting without one")
         }
         let disk = directory.appendingPathComponent("disk.raw")
-        progress("Installing \(reference) (direct installer, kernel \(kernel.version)) into a \(layout.diskSize) disk")
-
         guard FileManager.default.createFile(atPath: disk.path, contents: nil),
               truncate(disk.path, off_t(layout.diskSize.bytes)) == 0 else {
             throw CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: disk.path])
         }
         try await runner.check(layout.sfdiskArguments(disk: disk.path), stdin: layout.sfdiskScript)
-        // mkfs says nothing while it copies; the disk's allocated size tells how far it is.
-        let poller = meter.flatMap { meter in
-            expectedBytes.map { total in
-                Task {
-                    while !Task.isCancelled {
-                        meter(min(Self.allocatedBytes(disk.path), total), total)
-                        try? await Task.sleep(for: .milliseconds(250))
-                    }
-                }
-            }
-        }
-        defer { poller?.cancel() }
         try await runner.check(layout.mkfsArguments(disk: disk.path, tree: root.path))
-        poller?.cancel()
-        if let meter, let expectedBytes { meter(expectedBytes, expectedBytes) }
 
         let kernelCopy = directory.appendingPathComponent("vmlinuz")
         try FileManager.default.copyItem(at: kernel.kernel, to: kernelCopy)
@@ -86,11 +73,5 @@ public struct DirectInstaller: Sendable {
         let artifacts = BootArtifacts(method: .directKernel, disk: disk.path, kernel: kernelCopy.path, initrd: initrdCopy?.path,
                                       kernelArguments: layout.kernelArguments + extraKernelArguments)
         return (artifacts, kernel.version)
-    }
-
-    private static func allocatedBytes(_ path: String) -> UInt64 {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return 0 }
-        return UInt64(info.st_blocks) * 512
     }
 }

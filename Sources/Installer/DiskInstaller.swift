@@ -60,20 +60,27 @@ public struct CachePlan: Codable, Sendable, Equatable {
 }
 
 public struct DiskInstaller: Sendable {
-    /// Local storage: the image is mounted from here (the direct installer reads its files).
+    /// Local storage: where the image is found.
     let podman: Podman
     /// Where `bootc install` runs: local podman, or a connection (the image is copied there).
     let bootcPodman: Podman
+    /// Where the image's files are read (mounted here, or inside the user's namespace).
+    let trees: any ImageTrees
+    /// Whether local podman may run bootc's privileged container (root's storage).
+    let rootful: Bool
     let runner: any ProcessRunner
     let cache: DiskCache
     let logger: Logger
     /// Lines the user must see (a choice made for them), even when progress is off.
     let notice: @Sendable (String) -> Void
 
-    public init(podman: Podman, bootcPodman: Podman? = nil, runner: any ProcessRunner, cache: DiskCache, logger: Logger,
+    public init(podman: Podman, bootcPodman: Podman? = nil, trees: any ImageTrees, rootful: Bool = geteuid() == 0,
+                runner: any ProcessRunner, cache: DiskCache, logger: Logger,
                 notice: @escaping @Sendable (String) -> Void = { _ in }) {
         self.podman = podman
         self.bootcPodman = bootcPodman ?? podman
+        self.trees = trees
+        self.rootful = rootful
         self.runner = runner
         self.cache = cache
         self.logger = logger
@@ -92,14 +99,23 @@ public struct DiskInstaller: Sendable {
         case .bootc: return .bootc
         case .auto:
             // The label alone is a claim: an image may carry it and still lack bootc.
-            let hasBootc = try await mounts.withMountedImage(request.image.id) { root in
-                KernelLocator.existingFile(root.appendingPathComponent("usr/bin/bootc"), root: root) != nil
-            }
+            let hasBootc = try await facts(request).hasBootc
             if !hasBootc && request.image.labels?["containers.bootc"] == "1" {
                 notice("note: \(request.reference) is labelled containers.bootc=1 but has no /usr/bin/bootc; installing it with the direct installer")
             }
             return hasBootc ? .bootc : .direct
         }
+    }
+
+    private func facts(_ request: InstallRequest) async throws -> ImageTreeFacts {
+        guard let facts = try await trees.facts([source(request)]).first else {
+            throw ImageTreeError(message: "no facts were read from \(request.reference)")
+        }
+        return facts
+    }
+
+    private func source(_ request: InstallRequest) -> ImageTreeSource {
+        request.rootFilesystem.map { .folder(path: $0.path) } ?? .image(id: request.image.id)
     }
 
     /// Says whether the disk for `request` is cached, and if not, what changed. Looks only:
@@ -158,17 +174,21 @@ public struct DiskInstaller: Sendable {
         let partial = try cache.makePartial(for: key)
         do {
             let started = ContinuousClock.now
-            let (artifacts, kernelVersion) = try await withRoot(request) { root in
-                switch installer {
-                case .bootc, .auto:
-                    return try await installWithBootc(request, root: root, into: partial, progress: progress)
-                case .direct:
-                    let layout = DiskLayout(diskSize: request.effectiveDiskSize, architecture: request.architecture)
-                    return try await DirectInstaller(runner: runner, logger: logger).build(
-                        reference: request.reference, root: root, layout: layout,
-                        extraKernelArguments: request.bootc.kernelArguments, into: partial,
-                        expectedBytes: request.image.size, progress: progress, meter: meter)
+            let (artifacts, kernelVersion): (BootArtifacts, String)
+            switch installer {
+            case .bootc, .auto:
+                (artifacts, kernelVersion) = try await installWithBootc(request, into: partial, progress: progress)
+            case .direct:
+                progress("Installing \(request.reference) (direct installer) into a \(request.effectiveDiskSize) disk")
+                let spec = DirectDiskSpec(reference: request.reference, diskSize: request.effectiveDiskSize,
+                                          architecture: request.architecture, kernelArguments: request.bootc.kernelArguments,
+                                          directory: partial.path)
+                // mkfs says nothing while it copies; the disk's allocated size tells how far it is.
+                let disk = try await DiskWriteMeter.watching(partial.appendingPathComponent("disk.raw"),
+                                                             expected: request.image.size, meter: meter) {
+                    try await trees.buildDirectDisk(source(request), spec: spec)
                 }
+                (artifacts, kernelVersion) = (disk.artifacts, disk.kernelVersion)
             }
             let manifest = CacheManifest(key: key, inputs: inputs, kernelVersion: kernelVersion, artifacts: artifacts, created: Date())
             try cache.commit(partial: partial, key: key, manifest: manifest)
@@ -184,23 +204,17 @@ public struct DiskInstaller: Sendable {
         }
     }
 
-    var mounts: MountLedger { MountLedger(folder: cache.directory.appendingPathComponent(".mounts"), podman: podman) }
-
-    /// The image's root filesystem: the given folder, or podman's read-only mount of it.
-    private func withRoot<T: Sendable>(_ request: InstallRequest, _ body: (URL) async throws -> T) async throws -> T {
-        if let folder = request.rootFilesystem { return try await body(folder) }
-        return try await mounts.withMountedImage(request.image.id, body)
-    }
-
-    private func installWithBootc(_ request: InstallRequest, root: URL, into partial: URL,
+    private func installWithBootc(_ request: InstallRequest, into partial: URL,
                                   progress: @Sendable (String) -> Void) async throws -> (BootArtifacts, kernelVersion: String) {
-        guard KernelLocator.existingFile(root.appendingPathComponent("usr/bin/bootc"), root: root) != nil else {
-            throw InstallerError.noBootc(image: request.reference)
+        if !rootful && bootcPodman.endpoint == podman.endpoint {
+            throw InstallerError.bootcNeedsRootfulPodman(image: request.reference)
         }
-        if request.bootc.filesystem == nil && !BootcInstaller.declaresRootFilesystem(imageRoot: root) {
+        let facts = try await facts(request)
+        guard facts.hasBootc else { throw InstallerError.noBootc(image: request.reference) }
+        if request.bootc.filesystem == nil && !facts.declaresRootFilesystem {
             throw BootcInstallerError.noDefaultFilesystem(image: request.reference)
         }
-        let kernelVersion = KernelLocator.locate(in: root)?.version ?? "unknown"
+        let kernelVersion = facts.kernelVersion ?? "unknown"
         if bootcPodman.endpoint != podman.endpoint {
             try await bootcPodman.ensureImage(request.image, reference: request.reference, from: podman, notice: progress)
         }

@@ -71,6 +71,14 @@ public struct LibvirtConnectionError: ToolError {
     public var reason: String
 
     public var description: String {
-        "cannot connect to libvirt at \(uri): \(reason). Start libvirtd (sudo scripts/setup.sh does) or choose another URI with --connect"
+        if uri.hasPrefix("qemu:///session") {
+            // libvirt starts the session daemon itself; what it needs is the program and a
+            // folder for its socket ($XDG_RUNTIME_DIR/libvirt, else ~/.cache/libvirt).
+            return "cannot connect to libvirt at \(uri): \(reason). libvirt starts a session daemon for you: "
+                + "check that libvirtd is installed (sudo scripts/setup.sh installs it) and that $XDG_RUNTIME_DIR, or ~/.cache "
+                + "when it is unset, is yours and writable (a login session sets XDG_RUNTIME_DIR; `sudo loginctl enable-linger $USER` keeps one); "
+                + "or use the system daemon with sudo"
+        }
+        return "cannot connect to libvirt at \(uri): \(reason). Start libvirtd (sudo scripts/setup.sh does) or choose another URI with --connect"
     }
 }

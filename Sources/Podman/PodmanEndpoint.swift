@@ -33,7 +33,7 @@ public enum PodmanEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .local: geteuid() == 0 ? "rootful podman storage" : "local podman storage"
+        case .local: geteuid() == 0 ? "rootful podman storage" : "your rootless podman storage"
         case .connection(let name): "podman connection \(name)"
         case .rootless(let user, _): "\(user)'s rootless podman storage"
         }

@@ -122,11 +122,14 @@ import Testing
         #expect(world.vms.all().count == 1, "only the template remains: nothing was created")
     }
 
-    @Test func aNonRootUserIsToldToUseSudo() async throws {
+    @Test func aUserLaunchesWithoutRoot() async throws {
         var world = try FakeWorld()
         defer { world.cleanUp() }
         world = world.asUser()
-        await #expect(throws: VMError.self) { try await launch(world) }
+        let vm = try #require(try await launch(world, warm: .off).vm)
+        #expect(world.log.all.contains("install \(Self.image)"), "calls: \(world.log.all)")
+        #expect(world.log.all.contains { $0.hasPrefix("createTransient") }, "calls: \(world.log.all)")
+        #expect(vm.record.sshPort > 0)
     }
 }
 

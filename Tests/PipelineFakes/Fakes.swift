@@ -192,6 +192,19 @@ package struct FakeSession: GuestSession {
 }
 
 /// Disks without installing: a sparse file per request, a manifest that names it.
+/// Every image has a kernel and no bootc; building a disk is FakeDisks' job.
+package struct FakeImageTrees: ImageTrees {
+    package init() {}
+
+    package func facts(_ sources: [ImageTreeSource]) async throws -> [ImageTreeFacts] {
+        sources.map { _ in ImageTreeFacts(kernelVersion: "6.1.0-fake", hasBootc: false, declaresRootFilesystem: false) }
+    }
+
+    package func buildDirectDisk(_ source: ImageTreeSource, spec: DirectDiskSpec) async throws -> DirectDisk {
+        throw ImageTreeError(message: "the fake builds no disks")
+    }
+}
+
 package final class FakeDisks: DiskProvider, @unchecked Sendable {
     package let log: CallLog
     package let folder: URL
@@ -292,7 +305,7 @@ package struct FakeWorld {
         logger.logLevel = .critical
         context = PipelineContext(
             logger: logger, runner: runner, hypervisor: hypervisor, guestShell: FakeGuestShell(log: log, failures: failures),
-            disks: disks, locations: StateLocations(root: root.appendingPathComponent("state")),
+            disks: disks, imageTrees: FakeImageTrees(), locations: StateLocations(root: root.appendingPathComponent("state")),
             progress: ProgressReporter(quiet: true, environment: ["PODMAN_BOOTC_PROGRESS": "never"]),
             output: StandardOutput { captured.append($0) }, environment: ["HOME": root.path], isRoot: true)
         context.clock = clock

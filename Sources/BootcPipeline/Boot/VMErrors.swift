@@ -7,7 +7,6 @@ package enum VMError: ToolError {
     case sshTimeout(name: String, seconds: Int64, port: Int, lastError: String, consoleLog: String)
     case invalidName(String)
     case nameInUse(String)
-    case requiresRoot
 
     package var exitCode: Int32 {
         switch self {
@@ -27,8 +26,6 @@ package enum VMError: ToolError {
             return "invalid VM name \(name.debugDescription): use letters, digits, '-', '_' and '.', starting with a letter or digit, at most 64 characters"
         case .nameInUse(let name):
             return "a libvirt domain named \(name) exists already; choose another --name"
-        case .requiresRoot:
-            return "podman-bootc must run as root: it reads images from rootful podman storage; run it with sudo"
         }
     }
 }

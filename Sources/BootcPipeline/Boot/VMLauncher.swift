@@ -18,6 +18,9 @@ struct VMLauncher: Sendable {
         let progress = context.progress
         let vms = context.vms
         let accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
+        if accelerator == .tcg, let advice = AcceleratorProbe.accessAdvice(for: architecture, override: options.accelerator) {
+            progress.notice(advice)
+        }
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: image.name, id: id)
         if try await connection.domain(named: name) != nil {

@@ -5,6 +5,7 @@
 import BootcCore
 import Foundation
 import Host
+import Installer
 import Logging
 import Podman
 
@@ -14,12 +15,15 @@ package struct PipelineContext: Sendable {
     package var hypervisor: any Hypervisor
     package var guestShell: any GuestShell
     package var disks: any DiskProvider
+    /// Reads images' files (kernel, bootc) for `images`; installs go through `disks`.
+    package var imageTrees: any ImageTrees
     package var clock: any PipelineClock = SystemClock()
     package var locations: StateLocations
     package var progress: ProgressReporter
     package var output: StandardOutput
     package var environment: [String: String]
-    /// Root reads rootful podman storage and the system libvirt; others are refused for now.
+    /// Root reads rootful podman storage and uses the system libvirt; a user has rootless
+    /// storage (read inside the user namespace) and the session libvirt.
     package var isRoot: Bool
     /// Set while `run` prepares its image: planning may then build the bases it depends on.
     package var isBuilding = false
@@ -27,13 +31,14 @@ package struct PipelineContext: Sendable {
     package var stages: StageTimer?
 
     package init(logger: Logger, runner: any ProcessRunner, hypervisor: any Hypervisor, guestShell: any GuestShell,
-                 disks: any DiskProvider, locations: StateLocations, progress: ProgressReporter,
+                 disks: any DiskProvider, imageTrees: any ImageTrees, locations: StateLocations, progress: ProgressReporter,
                  output: StandardOutput, environment: [String: String], isRoot: Bool) {
         self.logger = logger
         self.runner = runner
         self.hypervisor = hypervisor
         self.guestShell = guestShell
         self.disks = disks
+        self.imageTrees = imageTrees
         self.locations = locations
         self.progress = progress
         self.output = output
@@ -60,13 +65,9 @@ package struct PipelineContext: Sendable {
         progress.notice(line)
     }
 
-    func requireRoot() throws {
-        guard isRoot else { throw VMError.requiresRoot }
-    }
-
     /// The context of this process: libvirt, libssh2, swift-subprocess, the state folders of
-    /// $PODMAN_BOOTC_STATE_DIR (or /var/lib/podman-bootc). Root commands make state an older
-    /// version loosened private again before using it.
+    /// $PODMAN_BOOTC_STATE_DIR (or /var/lib/podman-bootc for root, the XDG folders for a
+    /// user). Root commands make state an older version loosened private again before using it.
     package static func live(logLevel: Logger.Level, quiet: Bool, consoleStreams: Bool = false) -> PipelineContext {
         var logger = Logger(label: "podman-bootc") { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -78,12 +79,22 @@ package struct PipelineContext: Sendable {
         let isRoot = geteuid() == 0
         if isRoot { locations.secure() }
         let runner = SubprocessRunner(logger: logger)
+        let trees = liveImageTrees(runner: runner, locations: locations, logger: logger)
         return PipelineContext(
             logger: logger, runner: runner, hypervisor: LibvirtHypervisor(streams: consoleStreams), guestShell: LibSSH2GuestShell(),
-            disks: InstalledDisks(runner: runner, cache: locations.diskCache, logger: logger),
+            disks: InstalledDisks(runner: runner, cache: locations.diskCache, trees: trees, logger: logger), imageTrees: trees,
             locations: locations, progress: ProgressReporter(quiet: quiet), output: .standard,
             environment: ProcessInfo.processInfo.environment, isRoot: isRoot)
     }
+}
+
+/// Root mounts images here; a user's rootless storage is read inside the user namespace by
+/// this same program (`podman unshare podman-bootc image-tree`).
+func liveImageTrees(runner: any ProcessRunner, locations: StateLocations, logger: Logger) -> any ImageTrees {
+    let ledger = locations.diskCache.appendingPathComponent(".mounts")
+    if geteuid() == 0 { return MountedImageTrees(podman: Podman(runner: runner), runner: runner, ledger: ledger, logger: logger) }
+    let program = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return UserNamespaceImageTrees(runner: runner, helper: ["podman", "unshare", program, ImageTreeHelper.commandName], ledger: ledger)
 }
 
 /// Where data for the user goes (stdout): the terminal, or a buffer in tests.

@@ -21,17 +21,19 @@ package protocol DiskProvider: Sendable {
 package struct InstalledDisks: DiskProvider {
     let runner: any ProcessRunner
     let cache: URL
+    let trees: any ImageTrees
     let logger: Logger
 
-    package init(runner: any ProcessRunner, cache: URL, logger: Logger) {
+    package init(runner: any ProcessRunner, cache: URL, trees: any ImageTrees, logger: Logger) {
         self.runner = runner
         self.cache = cache
+        self.trees = trees
         self.logger = logger
     }
 
     private func installer(connection: String?, progress: ProgressReporter) -> DiskInstaller {
         let bootcPodman = connection.map { Podman(runner: runner, endpoint: .connection($0)) }
-        return DiskInstaller(podman: Podman(runner: runner), bootcPodman: bootcPodman, runner: runner,
+        return DiskInstaller(podman: Podman(runner: runner), bootcPodman: bootcPodman, trees: trees, runner: runner,
                              cache: DiskCache(directory: cache), logger: logger, notice: { progress.notice($0) })
     }
 

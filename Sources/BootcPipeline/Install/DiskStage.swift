@@ -25,7 +25,6 @@ struct DiskStage: Sendable {
     /// What `run` would do with the disk, without doing it: nothing is pulled, copied,
     /// mounted or written (an image missing here is reported as what `run` would fetch).
     func plan(_ image: ImageToInstall, choices: DiskChoices) async throws -> CachePlan {
-        try context.requireRoot()
         if case .reference(let reference) = image, try await context.podman.inspect(reference) == nil {
             // Where `run` would get it from, asked read-only; nowhere is the error `run` gives.
             let fetch: String
@@ -38,7 +37,7 @@ struct DiskStage: Sendable {
                 throw PodmanError.imageNotFound(reference: reference, pullError: nil)
             }
             return CachePlan(key: "", installer: choices.installer, reuse: false,
-                             reason: "\(reference) is not in rootful podman storage: run would \(fetch), then install its disk", disk: nil)
+                             reason: "\(reference) is not in \(context.podman.endpoint): run would \(fetch), then install its disk", disk: nil)
         }
         return try await context.disks.plan(try await request(for: image, choices: choices), connection: choices.connection)
     }

@@ -1,4 +1,4 @@
-// The images in rootful podman storage that podman-bootc can boot (`images`).
+// The images in podman storage (root's, or the user's rootless one) that podman-bootc can boot (`images`).
 
 import BootcCore
 import Foundation
@@ -20,16 +20,16 @@ package struct ImageCatalog: Sendable {
     package init(context: PipelineContext) { self.context = context }
 
     package func bootableImages() async throws -> [BootableImage] {
-        try context.requireRoot()
+        // Unnamed intermediate images are skipped; the rest are looked into at once (a mount
+        // each, ~0.05 s; for a user, all inside one trip into the user namespace).
+        let images = try await context.podman.images().filter { !($0.names ?? []).isEmpty }
+        let facts = (try? await context.imageTrees.facts(images.map { .image(id: $0.id) })) ?? []
         var rows: [BootableImage] = []
-        let mounts = MountLedger(folder: context.locations.diskCache.appendingPathComponent(".mounts"), podman: context.podman)
-        for image in try await context.podman.images() {
-            // Looking inside costs a mount (~0.05 s); unnamed intermediate images are skipped.
-            guard let names = image.names, !names.isEmpty else { continue }
-            let kernel = try? await mounts.withMountedImage(image.id) { root in KernelLocator.locate(in: root)?.version }
+        for (index, image) in images.enumerated() {
+            let kernel = index < facts.count ? facts[index].kernelVersion : nil
             guard image.isBootc || kernel != nil else { continue }
-            rows.append(BootableImage(names: names, id: String(image.id.prefix(12)), kind: image.isBootc ? "bootc" : "kernel",
-                                      kernel: kernel ?? nil, size: image.size ?? 0,
+            rows.append(BootableImage(names: image.names ?? [], id: String(image.id.prefix(12)), kind: image.isBootc ? "bootc" : "kernel",
+                                      kernel: kernel, size: image.size ?? 0,
                                       created: Date(timeIntervalSince1970: TimeInterval(image.created ?? 0))))
         }
         return rows

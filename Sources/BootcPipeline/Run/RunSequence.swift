@@ -73,7 +73,6 @@ package struct RunSequence: Sendable {
 
     /// `cache add`: resolve, build, install; returns the cache key.
     package func installDisk(_ target: String, config: String?, choices: DiskChoices) async throws -> String {
-        try context.requireRoot()
         try context.locations.prepare()
         let image = try await prepareImage(target, config: config)
         let stage = DiskStage(context: context)
@@ -88,7 +87,6 @@ package struct RunSequence: Sendable {
         let launcher = VMLauncher(context: context)
         launcher.removeAbandonedVMs()
         if let name = options.name, !VMNames.isValid(name) { throw VMError.invalidName(name) }
-        try context.requireRoot()
 
         context.progress.stage("Resolving \(image.name)")
         let disks = DiskStage(context: context)
