@@ -13,6 +13,8 @@ grouprw=$(((0$mode >> 3) & 6))
 # Already usable by the kvm group or by everyone (some distributions' rules use 0666).
 if [ "$others" -eq 6 ] || { [ "$group" = kvm ] && [ "$grouprw" -eq 6 ]; }; then exit 0; fi
 before="$(stat -c %U "$device"):$group 0$mode"
-chgrp kvm "$device"
+# In a user namespace (a rootless container) the host's mode rules and cannot be changed:
+# podman-bootc's own probe then falls back to emulation and says how to get KVM.
+chgrp kvm "$device" 2>/dev/null || exit 0
 chmod 0660 "$device"
 echo "setup: $device was $before, which libvirt's QEMU user cannot open (no udev applied its rule); set it to root:kvm 0660 as udev would" >&2
