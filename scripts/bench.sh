@@ -138,7 +138,7 @@ user=${BENCH_USER:-podman-bootc-bench}
 id "$user" >/dev/null 2>&1 || useradd -m "$user"
 home=$(getent passwd "$user" | cut -d: -f6)
 chmod 755 "$work"; cp "$bin" "$work/podman-bootc"; chmod 755 "$work/podman-bootc"
-as_user() { runuser -u "$user" -- env -i -C / HOME="$home" USER="$user" PATH=/usr/bin:/bin:/usr/sbin:/sbin "$@"; }
+as_user() { runuser -u "$user" -- env -i -C / HOME="$home" USER="$user" PATH=/usr/local/bin:/usr/bin:/bin "$@"; }
 if ! as_user podman image exists "$image" 2>/dev/null; then
   podman save -q -o "$work/image.tar" "$image"; chmod 644 "$work/image.tar"
   as_user podman load -q -i "$work/image.tar" >/dev/null; rm -f "$work/image.tar"

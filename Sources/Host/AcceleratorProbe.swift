@@ -27,11 +27,18 @@ public enum AcceleratorProbe {
     public static func accessAdvice(for guest: Architecture, override: Accelerator?, device: String = "/dev/kvm",
                                     cpuinfo: String? = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
                                     user: String = currentUserName()) -> String? {
-        guard override == nil, guest == .host else { return nil }
         var info = stat()
-        guard stat(device, &info) == 0, access(device, R_OK | W_OK) != 0, errno == EACCES else { return nil }
-        if guest == .x86_64 && !hasVirtualizationFlag(cpuinfo: cpuinfo ?? "") { return nil }
+        guard stat(device, &info) == 0 else { return nil }
+        let refused = access(device, R_OK | W_OK) != 0 && errno == EACCES
         let group = getgrgid(info.st_gid).map { String(cString: $0.pointee.gr_name) } ?? "\(info.st_gid)"
+        return accessAdvice(for: guest, override: override, device: device, refused: refused, group: group,
+                            cpuinfo: cpuinfo ?? "", user: user)
+    }
+
+    static func accessAdvice(for guest: Architecture, override: Accelerator?, device: String, refused: Bool, group: String,
+                             cpuinfo: String, user: String) -> String? {
+        guard override == nil, guest == .host, refused else { return nil }
+        if guest == .x86_64 && !hasVirtualizationFlag(cpuinfo: cpuinfo) { return nil }
         return "note: you cannot open \(device) (it belongs to group \(group)), so VMs run under software emulation, "
             + "several times slower. To use KVM: sudo usermod -aG \(group) \(user), then log in again"
     }

@@ -82,19 +82,19 @@ public struct SubprocessRunner: ProcessRunner {
         do {
             switch (stdin, stderr) {
             case (let input?, .capture):
-                let r = try await Subprocess.run(.name(program), arguments: arguments, input: .string(input),
+                let r = try await Subprocess.run(Self.executable(program), arguments: arguments, input: .string(input),
                                                  output: .string(limit: Self.outputLimit), error: .string(limit: Self.outputLimit))
                 return ProcessResult(status: r.terminationStatus.code, standardOutput: r.standardOutput, standardError: r.standardError)
             case (nil, .capture):
-                let r = try await Subprocess.run(.name(program), arguments: arguments,
+                let r = try await Subprocess.run(Self.executable(program), arguments: arguments,
                                                  output: .string(limit: Self.outputLimit), error: .string(limit: Self.outputLimit))
                 return ProcessResult(status: r.terminationStatus.code, standardOutput: r.standardOutput, standardError: r.standardError)
             case (let input?, .passThrough):
-                let r = try await Subprocess.run(.name(program), arguments: arguments, input: .string(input),
+                let r = try await Subprocess.run(Self.executable(program), arguments: arguments, input: .string(input),
                                                  output: .string(limit: Self.outputLimit), error: .currentStandardError)
                 return ProcessResult(status: r.terminationStatus.code, standardOutput: r.standardOutput, standardError: "")
             case (nil, .passThrough):
-                let r = try await Subprocess.run(.name(program), arguments: arguments,
+                let r = try await Subprocess.run(Self.executable(program), arguments: arguments,
                                                  output: .string(limit: Self.outputLimit), error: .currentStandardError)
                 return ProcessResult(status: r.terminationStatus.code, standardOutput: r.standardOutput, standardError: "")
             }
@@ -123,12 +123,12 @@ extension SubprocessRunner {
         do {
             switch (input, output) {
             case (let input?, nil):
-                let r = try await Subprocess.run(.name(argv[0]), arguments: arguments,
+                let r = try await Subprocess.run(Self.executable(argv[0]), arguments: arguments,
                                                  input: .fileDescriptor(input, closeAfterSpawningProcess: true),
                                                  output: .discarded, error: .string(limit: outputLimit))
                 return ProcessResult(status: r.terminationStatus.code, standardOutput: "", standardError: r.standardError)
             case (nil, let output?):
-                let r = try await Subprocess.run(.name(argv[0]), arguments: arguments,
+                let r = try await Subprocess.run(Self.executable(argv[0]), arguments: arguments,
                                                  output: .fileDescriptor(output, closeAfterSpawningProcess: true),
                                                  error: .string(limit: outputLimit))
                 return ProcessResult(status: r.terminationStatus.code, standardOutput: "", standardError: r.standardError)
@@ -138,6 +138,23 @@ extension SubprocessRunner {
         } catch let error as SubprocessError where error.code == .executableNotFound {
             throw ProcessError.notInstalled(program: argv[0])
         }
+    }
+}
+
+extension SubprocessRunner {
+    /// Folders searched after PATH: a user's PATH on Debian has no sbin, yet the disk tools
+    /// (sfdisk, mkfs.ext4) live there and work unprivileged on a file.
+    static let systemFolders = ["/usr/local/sbin", "/usr/sbin", "/sbin"]
+
+    /// `program` found on PATH, else in the sbin folders; as given when it names a path or
+    /// is nowhere (swift-subprocess then reports it missing).
+    static func executable(_ program: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> Executable {
+        guard !program.contains("/") else { return .path(FilePath(program)) }
+        let folders = (path ?? "").split(separator: ":").map(String.init) + systemFolders
+        for folder in folders where !folder.isEmpty && access(folder + "/" + program, X_OK) == 0 {
+            return .path(FilePath(folder + "/" + program))
+        }
+        return .name(program)
     }
 }
 

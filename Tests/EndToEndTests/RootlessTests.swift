@@ -20,10 +20,10 @@ struct RootlessUser {
         return RootlessUser(name: name, home: String(cString: entry.pw_dir), uid: entry.pw_uid)
     }
 
-    /// `program arguments` as this user, from /, with a login-like environment: no
-    /// XDG_RUNTIME_DIR (a `runuser` or `su` session has none; podman and libvirt cope).
+    /// `program arguments` as this user, from /, with a login-like environment: Debian's user
+    /// PATH (no sbin) and no XDG_RUNTIME_DIR (a `runuser` or `su` session has none).
     func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Harness.Result {
-        let settings = ["HOME=\(home)", "USER=\(name)", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]
+        let settings = ["HOME=\(home)", "USER=\(name)", "PATH=/usr/local/bin:/usr/bin:/bin"]
             + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         return try await Harness.run("/usr/sbin/runuser", ["-u", name, "--", "env", "-i", "-C", "/"] + settings + [program] + arguments)
     }
@@ -148,6 +148,11 @@ extension EndToEnd {
         }
         #expect(try await other.podmanBootc(["ssh", name, "--", "true"]).status != 0, "another user reached \(name)")
         #expect(try await Harness.podmanBootc(["list", "-a"]).stdout.contains(name) == false, "root's list shows the user's VM")
+
+        let images = try await user.podmanBootc(["images"])
+        #expect(images.status == 0 && images.stdout.contains(Self.image), "images as the user: \(images.stdout) \(images.stderr)")
+        let logs = try await user.podmanBootc(["logs", name])
+        #expect(logs.status == 0 && !logs.stdout.isEmpty, "the console log: \(logs.stderr)")
 
         let ssh = try await user.podmanBootc(["ssh", name, "--", "sh", "-c", "ls -n /srv/owned/file && whoami"])
         #expect(ssh.status == 0 && ssh.stdout.contains("root"), "ssh: \(ssh.stdout) \(ssh.stderr)")

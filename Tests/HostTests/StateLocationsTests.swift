@@ -1,7 +1,7 @@
 // Where state goes for root, for a user (XDG folders) and for PODMAN_BOOTC_STATE_DIR.
 
 import Foundation
-import Host
+@testable import Host
 import Testing
 
 @Suite struct StateLocationsTests {
@@ -22,5 +22,14 @@ import Testing
         let explicit = StateLocations.current(environment: ["PODMAN_BOOTC_STATE_DIR": "/s"], isRoot: false)
         #expect(explicit.diskCache.path == "/s/cache")
         #expect(explicit.vms.path == "/s/vms")
+    }
+}
+
+@Suite struct ProgramLookupTests {
+    @Test func diskToolsAreFoundInSbinWhenAUsersPathLacksIt() throws {
+        try #require(access("/usr/sbin/sfdisk", X_OK) == 0, "this host has sfdisk in /usr/sbin")
+        #expect("\(SubprocessRunner.executable("sfdisk", path: "/usr/bin:/bin"))".contains("/usr/sbin/sfdisk"))
+        #expect("\(SubprocessRunner.executable("/opt/x/tool", path: "/usr/bin"))".contains("/opt/x/tool"))
+        #expect(!"\(SubprocessRunner.executable("no-such-program-here", path: "/usr/bin"))".contains("/"))
     }
 }
