@@ -151,8 +151,12 @@ extension SubprocessRunner {
     static func executable(_ program: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> Executable {
         guard !program.contains("/") else { return .path(FilePath(program)) }
         let folders = (path ?? "").split(separator: ":").map(String.init) + systemFolders
-        for folder in folders where !folder.isEmpty && access(folder + "/" + program, X_OK) == 0 {
-            return .path(FilePath(folder + "/" + program))
+        for folder in folders where !folder.isEmpty {
+            let candidate = folder + "/" + program
+            var info = stat()
+            if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 {
+                return .path(FilePath(candidate))
+            }
         }
         return .name(program)
     }

@@ -23,15 +23,24 @@ package struct ImageCatalog: Sendable {
         // Unnamed intermediate images are skipped; the rest are looked into at once (a mount
         // each, ~0.05 s; for a user, all inside one trip into the user namespace).
         let images = try await context.podman.images().filter { !($0.names ?? []).isEmpty }
-        let facts = (try? await context.imageTrees.facts(images.map { .image(id: $0.id) })) ?? []
+        let facts = await facts(of: images.map(\.id))
         var rows: [BootableImage] = []
         for (index, image) in images.enumerated() {
-            let kernel = index < facts.count ? facts[index].kernelVersion : nil
+            let kernel = facts[index]?.kernelVersion
             guard image.isBootc || kernel != nil else { continue }
             rows.append(BootableImage(names: image.names ?? [], id: String(image.id.prefix(12)), kind: image.isBootc ? "bootc" : "kernel",
                                       kernel: kernel, size: image.size ?? 0,
                                       created: Date(timeIntervalSince1970: TimeInterval(image.created ?? 0))))
         }
         return rows
+    }
+
+    /// Facts of every image; when one cannot be read (the batch fails with it), each alone,
+    /// so one broken image hides only itself.
+    private func facts(of ids: [String]) async -> [ImageTreeFacts?] {
+        if let all = try? await context.imageTrees.facts(ids.map { .image(id: $0) }), all.count == ids.count { return all }
+        var result: [ImageTreeFacts?] = []
+        for id in ids { result.append(try? await context.imageTrees.facts([.image(id: id)]).first) }
+        return result
     }
 }
