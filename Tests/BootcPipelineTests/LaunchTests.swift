@@ -131,6 +131,17 @@ import Testing
         #expect(world.log.all.contains { $0.hasPrefix("createTransient") }, "calls: \(world.log.all)")
         #expect(vm.record.sshPort > 0)
     }
+
+    @Test func aUserPublishingAPrivilegedPortIsStoppedBeforeAnythingHappens() async throws {
+        let world = try FakeWorld().asUser()
+        defer { world.cleanUp() }
+        world.runner.addImage(Self.image)
+        var options = VMOptions(removeOnExit: true, warmStart: .off)
+        options.forwards = [PortForward(hostPort: 80, guestPort: 80)]
+        let error = await #expect(throws: VMError.self) { try await RunSequence(context: world.context).launch(.reference(Self.image), options) }
+        #expect(error.map { "\($0)" }?.contains("host port 80 is privileged") == true, "\(String(describing: error))")
+        #expect(!world.log.all.contains { $0.hasPrefix("install") || $0.hasPrefix("createTransient") }, "calls: \(world.log.all)")
+    }
 }
 
 extension FakeWorld {

@@ -7,10 +7,12 @@ package enum VMError: ToolError {
     case sshTimeout(name: String, seconds: Int64, port: Int, lastError: String, consoleLog: String)
     case invalidName(String)
     case nameInUse(String)
+    case privilegedPort(Int, lowestAllowed: Int)
 
     package var exitCode: Int32 {
         switch self {
         case .stoppedWhileBooting, .sshTimeout: ExitStatus.vmFailure
+        case .privilegedPort: ExitStatus.usage
         default: ExitStatus.toolFailure
         }
     }
@@ -24,6 +26,9 @@ package enum VMError: ToolError {
                 + "check that the image runs sshd, or raise --ssh-timeout; serial console: \(log) (last lines above)"
         case .invalidName(let name):
             return "invalid VM name \(name.debugDescription): use letters, digits, '-', '_' and '.', starting with a letter or digit, at most 64 characters"
+        case .privilegedPort(let port, let lowest):
+            return "-p: host port \(port) is privileged, and you run podman-bootc as a user: publish on port \(lowest) or higher "
+                + "(e.g. -p \(port + 8000 < 65536 ? port + 8000 : lowest):GUEST), or run with sudo (net.ipv4.ip_unprivileged_port_start is \(lowest))"
         case .nameInUse(let name):
             return "a libvirt domain named \(name) exists already; choose another --name"
         }

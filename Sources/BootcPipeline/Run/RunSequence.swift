@@ -81,12 +81,24 @@ package struct RunSequence: Sendable {
 
     // MARK: Boot
 
+    /// A user's QEMU cannot bind ports below the kernel's unprivileged start (1024 by default):
+    /// say so before anything is installed or started.
+    func checkPublishedPorts(_ forwards: [PortForward]) throws {
+        guard !context.isRoot else { return }
+        let setting = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8)
+        let lowest = setting.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 1024
+        if let forward = forwards.first(where: { $0.hostPort < lowest }) {
+            throw VMError.privilegedPort(forward.hostPort, lowestAllowed: lowest)
+        }
+    }
+
     /// Installs (or finds cached) the image's disk and launches a VM from it.
     func launch(_ image: ImageToInstall, _ options: VMOptions) async throws -> LaunchResult {
         try context.locations.prepare()
         let launcher = VMLauncher(context: context)
         launcher.removeAbandonedVMs()
         if let name = options.name, !VMNames.isValid(name) { throw VMError.invalidName(name) }
+        try checkPublishedPorts(options.forwards)
 
         context.progress.stage("Resolving \(image.name)")
         let disks = DiskStage(context: context)
