@@ -62,8 +62,9 @@ fi
 if [ -d /run/systemd/system ]; then
   systemctl start virtlogd.socket libvirtd.socket libvirtd.service >/dev/null 2>&1 || true
 else
-  pgrep -x virtlogd >/dev/null || virtlogd -d
-  pgrep -x libvirtd >/dev/null || libvirtd -d
+  # Root's daemons only: a user's session daemons (qemu:///session) have the same names.
+  pgrep -u 0 -x virtlogd >/dev/null || virtlogd -d
+  pgrep -u 0 -x libvirtd >/dev/null || libvirtd -d
 fi
 for _ in $(seq 1 50); do
   [ -S /run/libvirt/libvirt-sock ] || [ -S /var/run/libvirt/libvirt-sock ] && break
