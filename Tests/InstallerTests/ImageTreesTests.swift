@@ -74,7 +74,7 @@ struct GivenTrees: ImageTrees {
         defer { try? FileManager.default.removeItem(at: root) }
         for file in ["usr/lib/modules/6.9.0/vmlinuz", "usr/bin/bootc"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(file).deletingLastPathComponent(), withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: root.appendingPathComponent(file).path, contents: Data("x".utf8))
+            _ = FileManager.default.createFile(atPath: root.appendingPathComponent(file).path, contents: Data("x".utf8))
         }
         let runner = ScriptedRunner(ProcessResult(status: 0, standardOutput: "", standardError: ""))
         let trees = MountedImageTrees(podman: Podman(runner: runner), runner: runner, ledger: root.appendingPathComponent(".mounts"),
