@@ -123,11 +123,14 @@ public struct UserNamespaceImageTrees: ImageTrees {
     /// The argv that runs the hidden command, e.g. [podman, unshare, /path/to/podman-bootc, image-tree].
     let helper: [String]
     let ledger: URL
+    /// Where the helper's warnings go (it logs to a captured stderr).
+    let relay: @Sendable (String) -> Void
 
-    public init(runner: any ProcessRunner, helper: [String], ledger: URL) {
+    public init(runner: any ProcessRunner, helper: [String], ledger: URL, relay: @escaping @Sendable (String) -> Void = { _ in }) {
         self.runner = runner
         self.helper = helper
         self.ledger = ledger
+        self.relay = relay
     }
 
     public func facts(_ sources: [ImageTreeSource]) async throws -> [ImageTreeFacts] {
@@ -144,6 +147,7 @@ public struct UserNamespaceImageTrees: ImageTrees {
         guard result.status == 0 else {
             throw ImageTreeError(message: Self.errorMessage(result.standardError))
         }
+        for line in result.standardError.split(separator: "\n") where !line.isEmpty { relay(String(line)) }
         do {
             return try JSONDecoder().decode(Answer.self, from: Data(result.standardOutput.utf8))
         } catch {
@@ -157,6 +161,54 @@ public struct UserNamespaceImageTrees: ImageTrees {
         if let line = lines.last(where: { $0.hasPrefix("Error: ") }) { return String(line.dropFirst("Error: ".count)) }
         let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? "reading the image inside your user namespace (podman unshare) failed" : "podman unshare failed: \(text)"
+    }
+}
+
+/// Remembers the facts of images in podman storage by image ID (content-addressed, so they
+/// never change): a run of a cached image then reads no files, which for a user saves the
+/// trip into the user namespace. Folders are always read (their contents can change).
+public struct RememberedImageTrees: ImageTrees {
+    let trees: any ImageTrees
+    /// One JSON file per image ID.
+    let folder: URL
+
+    public init(_ trees: any ImageTrees, folder: URL) {
+        self.trees = trees
+        self.folder = folder
+    }
+
+    public func facts(_ sources: [ImageTreeSource]) async throws -> [ImageTreeFacts] {
+        var known = sources.map(remembered)
+        let missing = sources.indices.filter { known[$0] == nil }
+        if !missing.isEmpty {
+            let read = try await trees.facts(missing.map { sources[$0] })
+            for (index, facts) in zip(missing, read) {
+                known[index] = facts
+                remember(facts, for: sources[index])
+            }
+        }
+        return known.compactMap { $0 }
+    }
+
+    public func buildDirectDisk(_ source: ImageTreeSource, spec: DirectDiskSpec) async throws -> DirectDisk {
+        try await trees.buildDirectDisk(source, spec: spec)
+    }
+
+    private func file(_ source: ImageTreeSource) -> URL? {
+        guard case .image(let id) = source, !id.isEmpty, id.allSatisfy(\.isHexDigit) else { return nil }
+        return folder.appendingPathComponent(id + ".json")
+    }
+
+    private func remembered(_ source: ImageTreeSource) -> ImageTreeFacts? {
+        guard let file = file(source), let data = try? Data(contentsOf: file) else { return nil }
+        return try? JSONDecoder().decode(ImageTreeFacts.self, from: data)
+    }
+
+    /// Best effort: a fact not written is read again next time.
+    private func remember(_ facts: ImageTreeFacts, for source: ImageTreeSource) {
+        guard let file = file(source), let data = try? JSONEncoder().encode(facts) else { return }
+        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try? data.write(to: file, options: .atomic)
     }
 }
 

@@ -102,3 +102,31 @@ struct GivenTrees: ImageTrees {
         #expect(leftovers.isEmpty, "nothing is cached: \(leftovers)")
     }
 }
+
+/// Counts the facts it is asked for.
+final class CountingTrees: ImageTrees {
+    let asked = Mutex<[ImageTreeSource]>([])
+    func facts(_ sources: [ImageTreeSource]) async throws -> [ImageTreeFacts] {
+        asked.withLock { $0 += sources }
+        return sources.map { _ in ImageTreeFacts(kernelVersion: "6.1", hasBootc: false, declaresRootFilesystem: false) }
+    }
+    func buildDirectDisk(_ source: ImageTreeSource, spec: DirectDiskSpec) async throws -> DirectDisk {
+        throw ImageTreeError(message: "not in this test")
+    }
+}
+
+@Suite struct RememberedImageTreesTests {
+    @Test func factsOfAnImageIDAreReadOnceAndFoldersEveryTime() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("facts-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let inner = CountingTrees()
+        let trees = RememberedImageTrees(inner, folder: folder)
+        let sources: [ImageTreeSource] = [.image(id: "abc123"), .folder(path: "/rootfs"), .image(id: "def456")]
+        #expect(try await trees.facts(sources).count == 3)
+        #expect(try await trees.facts(sources).count == 3)
+        #expect(inner.asked.withLock { $0 } == sources + [.folder(path: "/rootfs")], "the second call read only the folder")
+        // A name that is not an image ID is never turned into a path.
+        _ = try await trees.facts([.image(id: "../escape")])
+        #expect(!FileManager.default.fileExists(atPath: folder.deletingLastPathComponent().appendingPathComponent("escape.json").path))
+    }
+}

@@ -90,11 +90,18 @@ package struct PipelineContext: Sendable {
 
 /// Root mounts images here; a user's rootless storage is read inside the user namespace by
 /// this same program (`podman unshare podman-bootc image-tree`).
+/// Facts are remembered by image ID in the cache's `.facts/`.
 func liveImageTrees(runner: any ProcessRunner, locations: StateLocations, logger: Logger) -> any ImageTrees {
     let ledger = locations.diskCache.appendingPathComponent(".mounts")
-    if geteuid() == 0 { return MountedImageTrees(podman: Podman(runner: runner), runner: runner, ledger: ledger, logger: logger) }
-    let program = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return UserNamespaceImageTrees(runner: runner, helper: ["podman", "unshare", program, ImageTreeHelper.commandName], ledger: ledger)
+    let trees: any ImageTrees
+    if geteuid() == 0 {
+        trees = MountedImageTrees(podman: Podman(runner: runner), runner: runner, ledger: ledger, logger: logger)
+    } else {
+        let program = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        trees = UserNamespaceImageTrees(runner: runner, helper: ["podman", "unshare", program, ImageTreeHelper.commandName], ledger: ledger,
+                                        relay: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+    }
+    return RememberedImageTrees(trees, folder: locations.diskCache.appendingPathComponent(".facts"))
 }
 
 /// Where data for the user goes (stdout): the terminal, or a buffer in tests.

@@ -101,6 +101,8 @@ package struct CacheInventory: Sendable {
         }
         cache.removeAbandonedPartials()
         for entry in entries() { states.removeAbandonedPartials(diskKey: entry.key) }
+        // Remembered image facts (a few bytes per image ever run): read again when needed.
+        if !warmOnly { try? FileManager.default.removeItem(at: context.locations.diskCache.appendingPathComponent(".facts")) }
         return result
     }
 }
