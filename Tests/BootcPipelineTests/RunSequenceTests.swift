@@ -132,7 +132,8 @@ import Testing
         let log = CallLog()
         let started = ContinuousClock.now
         await #expect(throws: DeadlineExceeded.self) {
-            try await Deadline.race(.milliseconds(100), cleanup: InterruptCleanup()) {
+            // Not the real terminateAll: it would stop what parallel tests of this process run.
+            try await Deadline.race(.milliseconds(100), cleanup: InterruptCleanup(), stopChildren: { log.add("children stopped") }) {
                 do {
                     try await Task.sleep(for: .seconds(60))
                 } catch {
@@ -141,9 +142,10 @@ import Testing
                 }
             }
         }
-        #expect(log.all == ["unwound"])
+        #expect(log.all == ["children stopped", "unwound"])
         #expect(ContinuousClock.now - started < .seconds(30))
-        let quick = try? await Deadline.race(.seconds(60), cleanup: InterruptCleanup()) { 7 }
+        let quick = try? await Deadline.race(.seconds(60), cleanup: InterruptCleanup(), stopChildren: { log.add("stopped early") }) { 7 }
         #expect(quick == 7)
+        #expect(log.all == ["children stopped", "unwound"])
     }
 }

@@ -18,6 +18,7 @@ enum Deadline {
     /// `body`'s result, or DeadlineExceeded once `body` has unwound after `timeout`.
     static func race<T: Sendable>(_ timeout: Duration?, clock: any PipelineClock = SystemClock(),
                                   cleanup: InterruptCleanup = .shared,
+                                  stopChildren: @escaping @Sendable () -> Void = { ChildProcesses.terminateAll() },
                                   _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard let timeout else { return try await body() }
         return try await withThrowingTaskGroup(of: T?.self) { group in
@@ -32,7 +33,7 @@ enum Deadline {
             }
             // The deadline: stop what we started (podman build's RUN step too), then the run.
             cleanup.markInterrupted()
-            _ = try? await Blocking.run { ChildProcesses.terminateAll() }
+            _ = try? await Blocking.run { stopChildren() }
             group.cancelAll()
             while (try? await group.next()) != nil {}
             throw DeadlineExceeded(timeout: timeout)
