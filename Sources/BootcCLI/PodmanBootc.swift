@@ -11,7 +11,7 @@ public struct PodmanBootc: AsyncParsableCommand {
         abstract: "Boot bootable container images as VMs and SSH into them.",
         version: ToolVersion.current,
         subcommands: [RunCommand.self, ListCommand.self, SSHCommand.self, StopCommand.self, StartCommand.self,
-                      RmCommand.self, InspectCommand.self, LogsCommand.self, ConsoleCommand.self, ImagesCommand.self, CacheCommand.self, InvarianceCommand.self, LayersCommand.self,
+                      RmCommand.self, DevCommand.self, InspectCommand.self, LogsCommand.self, ConsoleCommand.self, ImagesCommand.self, CacheCommand.self, InvarianceCommand.self, LayersCommand.self,
                       ImageTreeCommand.self])
 
     public init() {}

@@ -64,6 +64,10 @@ public struct VMRecord: Codable, Sendable, Equatable {
     public var uuid: String?
     /// The warm state the VM was restored from; its disk backs the VM's overlay.
     public var warmState: String?
+    /// `dev` changed the running VM live: the image it now matches (`imageID` stays the one
+    /// its disk was installed from), and when.
+    public var liveImageID: String?
+    public var liveUpdated: Date?
     /// Remove the VM when the process that created it ends (`run --rm`).
     public var removeOnExit: Bool
     /// The process that owns a `--rm` VM; a dead owner means the VM's state is garbage.
@@ -105,6 +109,6 @@ extension VMRecord {
         return nameCharacters(id) && nameCharacters(name) && nameCharacters(domainName)
             && (0...65535).contains(sshPort) && (1...1024).contains(cpus) && (1...(1 << 30)).contains(memoryMiB)
             && (forwards ?? []).allSatisfy(\.isValid) && !sshUser.isEmpty && !sshUser.contains("\0")
-            && !image.contains("\0") && !imageID.contains("\0")
+            && !image.contains("\0") && !imageID.contains("\0") && !(liveImageID ?? "").contains("\0")
     }
 }

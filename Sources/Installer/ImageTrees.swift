@@ -68,6 +68,9 @@ public protocol ImageTrees: Sendable {
     func facts(_ sources: [ImageTreeSource]) async throws -> [ImageTreeFacts]
     /// Builds the direct installer's disk from `source` into `spec.directory`.
     func buildDirectDisk(_ source: ImageTreeSource, spec: DirectDiskSpec) async throws -> DirectDisk
+    /// What changed from image `old` to image `new` (IDs in podman storage); the new content
+    /// of changed files is copied into the folder `staging`.
+    func changes(from old: String, to new: String, staging: String) async throws -> ImageChangeSet
 }
 
 /// Reads images on this host: podman's mount of each (recorded in a ledger, so a killed
@@ -100,6 +103,21 @@ public struct MountedImageTrees: ImageTrees {
                 reference: spec.reference, root: root, layout: spec.layout, extraKernelArguments: spec.kernelArguments,
                 into: URL(fileURLWithPath: spec.directory))
             return DirectDisk(artifacts: artifacts, kernelVersion: version)
+        }
+    }
+
+    public func changes(from old: String, to new: String, staging: String) async throws -> ImageChangeSet {
+        guard let oldImage = try await podman.inspect(old) else { throw ImageTreeError(message: "the image \(old.prefix(12)) is no longer in podman storage") }
+        guard let newImage = try await podman.inspect(new) else { throw ImageTreeError(message: "the image \(new.prefix(12)) is not in podman storage") }
+        let folders = ImageComparison.unsharedLayerFolders(
+            old: (oldImage.rootFS?.layers ?? [], oldImage.graphDriver?.overlayLayerFolders),
+            new: (newImage.rootFS?.layers ?? [], newImage.graphDriver?.overlayLayerFolders))
+        let ledger = MountLedger(folder: ledger, podman: podman)
+        return try await ledger.withMountedImage(old) { oldRoot in
+            try await ledger.withMountedImage(new) { newRoot in
+                try ImageComparison(old: try ImageTree(root: oldRoot.path), new: try ImageTree(root: newRoot.path))
+                    .changes(layerFolders: folders, staging: URL(fileURLWithPath: staging))
+            }
         }
     }
 
@@ -139,6 +157,10 @@ public struct UserNamespaceImageTrees: ImageTrees {
 
     public func buildDirectDisk(_ source: ImageTreeSource, spec: DirectDiskSpec) async throws -> DirectDisk {
         try await ask(ImageTreeRequest(ledger: ledger.path, build: source, spec: spec), answer: DirectDisk.self)
+    }
+
+    public func changes(from old: String, to new: String, staging: String) async throws -> ImageChangeSet {
+        try await ask(ImageTreeRequest(ledger: ledger.path, changesFrom: old, to: new, staging: staging), answer: ImageChangeSet.self)
     }
 
     private func ask<Answer: Decodable>(_ request: ImageTreeRequest, answer: Answer.Type) async throws -> Answer {
@@ -194,6 +216,10 @@ public struct RememberedImageTrees: ImageTrees {
         try await trees.buildDirectDisk(source, spec: spec)
     }
 
+    public func changes(from old: String, to new: String, staging: String) async throws -> ImageChangeSet {
+        try await trees.changes(from: old, to: new, staging: staging)
+    }
+
     private func file(_ source: ImageTreeSource) -> URL? {
         guard case .image(let id) = source, !id.isEmpty, id.allSatisfy(\.isHexDigit) else { return nil }
         return folder.appendingPathComponent(id + ".json")
@@ -218,6 +244,10 @@ public struct ImageTreeRequest: Codable, Sendable {
     public var facts: [ImageTreeSource]?
     public var build: ImageTreeSource?
     public var spec: DirectDiskSpec?
+    /// Image IDs to compare, and the folder receiving changed files.
+    public var changesFrom: String?
+    public var changesTo: String?
+    public var staging: String?
 
     public init(ledger: String, facts: [ImageTreeSource]) {
         self.ledger = ledger
@@ -230,9 +260,19 @@ public struct ImageTreeRequest: Codable, Sendable {
         self.spec = spec
     }
 
+    public init(ledger: String, changesFrom old: String, to new: String, staging: String) {
+        self.ledger = ledger
+        self.changesFrom = old
+        self.changesTo = new
+        self.staging = staging
+    }
+
     /// Serves the request with `trees` (inside the namespace): the JSON answer.
     public func serve(with trees: any ImageTrees) async throws -> Data {
         if let facts { return try JSONEncoder().encode(try await trees.facts(facts)) }
+        if let changesFrom, let changesTo, let staging {
+            return try JSONEncoder().encode(try await trees.changes(from: changesFrom, to: changesTo, staging: staging))
+        }
         guard let build, let spec else { throw ImageTreeError(message: "an image-tree request names neither facts nor a disk to build") }
         return try JSONEncoder().encode(try await trees.buildDirectDisk(build, spec: spec))
     }

@@ -118,6 +118,17 @@ public struct WarmStateStore: Sendable {
     public func directory(diskKey: String) -> URL { cache.entry(for: diskKey).appendingPathComponent("warm") }
     public func folder(_ key: String, diskKey: String) -> URL { directory(diskKey: diskKey).appendingPathComponent(key) }
 
+    /// Records a cold boot of `inputs`' shape; true when one happened before. A state is saved
+    /// only on such a repeat: the first boot of a disk (every edit of an edit loop makes a new
+    /// one) would pay for a save that nothing may ever restore.
+    public func noteColdBoot(_ inputs: WarmStateInputs) -> Bool {
+        let marker = directory(diskKey: inputs.diskKey).appendingPathComponent(inputs.key + ".booted")
+        if FileManager.default.fileExists(atPath: marker.path) { return true }
+        try? FileManager.default.createDirectory(at: marker.deletingLastPathComponent(), withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: marker.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        return false
+    }
+
     /// The files of a state, in its folder (complete or partial).
     public struct Files: Sendable {
         public let folder: URL

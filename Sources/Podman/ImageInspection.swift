@@ -10,6 +10,34 @@ public struct ImageInspection: Codable, Sendable, Equatable {
     public var architecture: String?
     public var os: String?
     public var labels: [String: String]?
+    /// The image's layers, bottom first (diff IDs).
+    public var rootFS: RootFS?
+    /// Where the storage driver keeps the layers' files.
+    public var graphDriver: GraphDriver?
+
+    public struct RootFS: Codable, Sendable, Equatable {
+        public var layers: [String]?
+        enum CodingKeys: String, CodingKey { case layers = "Layers" }
+        public init(layers: [String]?) { self.layers = layers }
+    }
+
+    public struct GraphDriver: Codable, Sendable, Equatable {
+        public var name: String
+        public var data: [String: String]?
+        enum CodingKeys: String, CodingKey { case name = "Name", data = "Data" }
+        public init(name: String, data: [String: String]?) {
+            self.name = name
+            self.data = data
+        }
+
+        /// The overlay driver's folder of each layer's own files, bottom first (nil for other
+        /// drivers, which keep no per-layer folder).
+        public var overlayLayerFolders: [String]? {
+            guard name == "overlay", let upper = data?["UpperDir"], !upper.isEmpty else { return nil }
+            let lower = (data?["LowerDir"] ?? "").split(separator: ":").map(String.init)
+            return ([upper] + lower).reversed()
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id = "Id"
@@ -19,6 +47,8 @@ public struct ImageInspection: Codable, Sendable, Equatable {
         case architecture = "Architecture"
         case os = "Os"
         case labels = "Labels"
+        case rootFS = "RootFS"
+        case graphDriver = "GraphDriver"
     }
 
     public init(id: String, digest: String? = nil, repoTags: [String]? = nil, size: UInt64? = nil,

@@ -128,7 +128,9 @@ extension EndToEnd {
         #expect(check.stdout.split(separator: "\n") == ["0", "1234:1234 644", "0:0 4755"], "stdout: \(check.stdout)")
         #expect(FileManager.default.fileExists(atPath: user.home + "/.cache/podman-bootc"), "the disk cache is the user's XDG cache")
 
-        // A kept VM: restored from the warm state the first run saved, run by the user.
+        // A kept VM: restored from the warm state `cache warm` saves (a first run saves none).
+        let warmed = try await user.podmanBootc(["cache", "warm", Self.image])
+        #expect(warmed.status == 0, "stderr: \(warmed.stderr)")
         let name = "rootless-\(UUID().uuidString.prefix(6).lowercased())"
         let started = try await user.podmanBootc(["run", "-B", "--name", name, Self.image], environment: progress)
         #expect(started.status == 0, "stderr: \(started.stderr)")

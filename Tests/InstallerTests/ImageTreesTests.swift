@@ -32,6 +32,10 @@ struct GivenTrees: ImageTrees {
     func buildDirectDisk(_ source: ImageTreeSource, spec: DirectDiskSpec) async throws -> DirectDisk {
         throw ImageTreeError(message: "not in this test")
     }
+
+    func changes(from old: String, to new: String, staging: String) async throws -> ImageChangeSet {
+        throw ImageTreeError(message: "not in this test")
+    }
 }
 
 @Suite struct ImageTreesTests {
@@ -111,6 +115,10 @@ final class CountingTrees: ImageTrees {
         return sources.map { _ in ImageTreeFacts(kernelVersion: "6.1", hasBootc: false, declaresRootFilesystem: false) }
     }
     func buildDirectDisk(_ source: ImageTreeSource, spec: DirectDiskSpec) async throws -> DirectDisk {
+        throw ImageTreeError(message: "not in this test")
+    }
+
+    func changes(from old: String, to new: String, staging: String) async throws -> ImageChangeSet {
         throw ImageTreeError(message: "not in this test")
     }
 }

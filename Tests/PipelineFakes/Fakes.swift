@@ -188,6 +188,10 @@ package struct FakeSession: GuestSession {
         log.add("download \(guestPath)")
         return GuestCopy(local: URL(fileURLWithPath: folder.path), skippedLinks: 0)
     }
+    package func apply(_ operations: [GuestFileOperation]) async throws {
+        log.add("apply " + operations.map(\.path).joined(separator: " "))
+        try failures.check("apply")
+    }
     package func disconnect() async { log.add("disconnect") }
 }
 
@@ -202,6 +206,10 @@ package struct FakeImageTrees: ImageTrees {
 
     package func buildDirectDisk(_ source: ImageTreeSource, spec: DirectDiskSpec) async throws -> DirectDisk {
         throw ImageTreeError(message: "the fake builds no disks")
+    }
+
+    package func changes(from old: String, to new: String, staging: String) async throws -> ImageChangeSet {
+        throw ImageTreeError(message: "the fake compares no images")
     }
 }
 

@@ -52,7 +52,9 @@ private func timestamp(_ date: Date) -> String {
 extension VMView: TableRows {
     static let header = ["ID", "NAME", "IMAGE", "STATUS", "SSH", "CPUS", "MEMORY", "DISK", "CREATED"]
     var rows: [[String]] {
-        [[id, name, image, status.rawValue, ssh, String(cpus), "\(memoryMiB)M", "\(diskBytes >> 20)M", timestamp(created)]]
+        // A VM `dev` changed live names the image build it now matches.
+        let shown = liveImageID.map { "\(image) (live: \($0.prefix(12)))" } ?? image
+        return [[id, name, shown, status.rawValue, ssh, String(cpus), "\(memoryMiB)M", "\(diskBytes >> 20)M", timestamp(created)]]
     }
 }
 

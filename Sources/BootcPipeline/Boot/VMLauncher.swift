@@ -61,9 +61,11 @@ struct VMLauncher: Sendable {
                     }
                     // The failed attempt's port is in the record; the cold boot picks its own.
                 }
-                pendingSave = PendingWarmSave(
-                    inputs: inputs, kernelArguments: spec.kernelArguments, oemStrings: spec.oemStrings,
-                    credentialNames: credentials.files.map(\.name), hasNVRAM: spec.nvram != nil && spec.kernel == nil)
+                if options.warmStart == .saveOnly || (options.warmStart == .auto && warm.store.noteColdBoot(inputs)) {
+                    pendingSave = PendingWarmSave(
+                        inputs: inputs, kernelArguments: spec.kernelArguments, oemStrings: spec.oemStrings,
+                        credentialNames: credentials.files.map(\.name), hasNVRAM: spec.nvram != nil && spec.kernel == nil)
+                }
             }
 
             context.stages?.begin("boot")

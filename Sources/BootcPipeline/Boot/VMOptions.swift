@@ -44,8 +44,12 @@ package struct VMOptions: Sendable {
 }
 
 package enum WarmMode: Sendable {
-    /// Restore a saved running state when there is one, else boot and save one.
+    /// Restore a saved running state when there is one, else boot, and save one when this
+    /// disk and VM shape booted before (a second boot predicts a third).
     case auto
+    /// Restore a saved running state when there is one; never save (`dev`: its rebuilt disks
+    /// are booted once).
+    case restoreOnly
     /// Boot for real; save nothing.
     case off
     /// Boot and save a state unless one is ready (`cache warm`).

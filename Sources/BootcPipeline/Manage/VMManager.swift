@@ -17,6 +17,9 @@ package struct VMView: Codable, Sendable, Equatable {
     package var memoryMiB: Int
     package var diskBytes: UInt64
     package var created: Date
+    /// Set when `dev` changed the VM live: the image ID it now matches (its disk was
+    /// installed from `image`'s earlier build).
+    package var liveImageID: String?
 }
 
 /// Everything about one VM (`inspect`).
@@ -61,7 +64,7 @@ package struct VMManager: Sendable {
             let disk = stat(context.vms.overlay(record.id).path, &info) == 0 ? UInt64(info.st_blocks) * 512 : 0
             views.append(VMView(id: record.id, name: record.name, image: record.image, status: status,
                                 ssh: "127.0.0.1:\(record.sshPort)", cpus: record.cpus, memoryMiB: record.memoryMiB,
-                                diskBytes: disk, created: record.created))
+                                diskBytes: disk, created: record.created, liveImageID: record.liveImageID))
         }
         return views
     }

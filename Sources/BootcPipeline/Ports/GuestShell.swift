@@ -1,6 +1,7 @@
 // The guest as the pipeline talks to it: an authenticated shell session. The live adapter is
 // libssh2 (LibSSH2GuestShell); tests use a fake.
 
+import BootcCore
 import Foundation
 import Host
 
@@ -49,6 +50,8 @@ package protocol GuestSession: Sendable {
     func run(_ commandLine: String, input: Data) async throws -> (status: Int32, output: String)
     /// Copies a guest file or folder into `folder` without following links on either side.
     func download(_ guestPath: String, into folder: ConfinedFolder) async throws -> GuestCopy
+    /// Writes files into the guest (a live update), in order.
+    func apply(_ operations: [GuestFileOperation]) async throws
     /// Ends the session now (the guest's sshd child exits).
     func disconnect() async
 }

@@ -1,6 +1,7 @@
 // The live GuestShell: libssh2. With Blocking, the only place libssh2's blocking calls leave
 // the cooperative pool.
 
+import BootcCore
 import Foundation
 import Host
 import SSH
@@ -51,6 +52,10 @@ private struct LiveSession: GuestSession {
     func download(_ guestPath: String, into folder: ConfinedFolder) async throws -> GuestCopy {
         let copied = try await interruptible { try $0.download(guestPath, into: folder) }
         return GuestCopy(local: copied.local, skippedLinks: copied.skippedLinks)
+    }
+
+    func apply(_ operations: [GuestFileOperation]) async throws {
+        try await interruptible { try $0.apply(operations) }
     }
 
     func disconnect() async {

@@ -219,7 +219,7 @@ package struct RunSequence: Sendable {
 
     /// The first usable session: a restored VM's identity session, else a fresh login; a cold
     /// boot's warm state is saved first (it must hold no SSH session).
-    private func connect(_ vm: LaunchedVM, timeout: Duration) async throws -> any GuestSession {
+    func connect(_ vm: LaunchedVM, timeout: Duration) async throws -> any GuestSession {
         let waiter = SSHWaiter(context: context)
         let first: any GuestSession
         if let ready = vm.rootSession, vm.record.sshUser == "root" {
@@ -268,7 +268,7 @@ package struct RunSequence: Sendable {
         }
     }
 
-    private func sshHint(_ vm: LaunchedVM) -> String {
+    func sshHint(_ vm: LaunchedVM) -> String {
         "ssh -i \(vm.privateKey.path) -p \(vm.record.sshPort) \(vm.record.sshUser)@127.0.0.1"
     }
 }
