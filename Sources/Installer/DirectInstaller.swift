@@ -71,7 +71,8 @@ public struct DirectInstaller: Sendable {
             chmod(file.path, StateAccess.privateFile)
         }
         let artifacts = BootArtifacts(method: .directKernel, disk: disk.path, kernel: kernelCopy.path, initrd: initrdCopy?.path,
-                                      kernelArguments: layout.kernelArguments + extraKernelArguments)
+                                      kernelArguments: layout.kernelArguments + BootcKernelArguments.arguments(root: root, architecture: layout.architecture)
+                                          + extraKernelArguments)
         return (artifacts, kernel.version)
     }
 }
