@@ -6,6 +6,7 @@ import BootcCore
 import PipelineFakes
 import Foundation
 import Host
+import Installer
 import Testing
 
 @Suite struct LaunchTests {
@@ -112,7 +113,7 @@ import Testing
     @Test func cacheWarmWithAReadyStateBootsNothing() async throws {
         let world = try FakeWorld()
         defer { world.cleanUp() }
-        guard case .booted(let template) = try await launch(world), let pending = template.pendingWarmSave else {
+        guard case .booted(let template) = try await launch(world, warm: .saveOnly), let pending = template.pendingWarmSave else {
             Issue.record("no cold boot")
             return
         }
@@ -155,5 +156,56 @@ extension FakeWorld {
         var copy = self
         copy.context.isRoot = false
         return copy
+    }
+}
+
+@Suite struct LiveUpdateRulesTests {
+    func change(_ path: String, _ kind: ImageChange.Kind = .changed, _ type: TreeEntry.Kind = .file, mode: UInt32 = 0o644) -> ImageChange {
+        ImageChange(path: path, kind: kind, entry: kind == .removed ? nil : TreeEntry(kind: type, mode: mode), staged: type == .file ? "/staged" + path : nil)
+    }
+
+    @Test func plainFilesApplyLiveAndUnitsRestart() {
+        let set = ImageChangeSet(changes: [
+            change("/etc/app.conf"),
+            change("/etc/systemd/system/app.service"),
+            change("/etc/systemd/system/multi-user.target.wants/new.service", .added, .symlink),
+            change("/usr/lib/systemd/system/old.service", .removed),
+            change("/usr/bin/app", mode: 0o755),
+            change("/opt/gone", .removed),
+        ], method: .layers, unitsRunning: ["/usr/bin/app": ["app.service", "worker.service"]])
+        let plan = LiveUpdateRules(restartUnits: ["web.service"]).plan(set)
+        #expect(!plan.reboots)
+        #expect(plan.operations.first == .remove(path: "/usr/lib/systemd/system/old.service"))
+        #expect(plan.operations.contains(.file(path: "/etc/app.conf", source: "/staged/etc/app.conf", mode: 0o644, uid: 0, gid: 0)))
+        #expect(plan.reloadSystemd)
+        #expect(plan.stop == ["old.service"])
+        #expect(plan.tryRestart == ["app.service", "worker.service"])
+        #expect(plan.start == ["new.service"])
+        #expect(plan.restart == ["web.service"])
+        #expect(plan.systemdCommand == "systemctl daemon-reload && systemctl stop -- old.service && systemctl try-restart -- app.service worker.service"
+                + " && systemctl restart -- web.service && systemctl start -- new.service")
+    }
+
+    @Test func bootOnlyChangesReboot() {
+        for path in ["/usr/lib/modules/6.1.0/vmlinuz", "/boot/initrd.img", "/etc/fstab", "/usr/lib/bootc/kargs.d/10.toml",
+                     "/usr/lib/systemd/systemd", "/usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared-252.so",
+                     "/etc/systemd/system-generators/mine"] {
+            let plan = LiveUpdateRules().plan(ImageChangeSet(changes: [change("/etc/app.conf"), change(path)], method: .layers))
+            #expect(plan.reboots && plan.operations.isEmpty, "\(path)")
+        }
+        let early = LiveUpdateRules().plan(ImageChangeSet(changes: [change("/etc/systemd/system/early.service")], method: .layers, earlyBootUnits: ["early.service"]))
+        #expect(early.reboots)
+        let named = LiveUpdateRules(rebootGlobs: ["/etc/my-app/**", "/usr/bin/my-*"])
+        #expect(named.plan(ImageChangeSet(changes: [change("/etc/my-app/boot/x.conf")], method: .layers)).reboots)
+        #expect(named.plan(ImageChangeSet(changes: [change("/usr/bin/my-tool")], method: .layers)).reboots)
+        #expect(!named.plan(ImageChangeSet(changes: [change("/etc/my-application.conf")], method: .layers)).reboots)
+    }
+
+    @Test func unitNamesAreCheckedBeforeTheyReachACommand() {
+        #expect(LiveUpdateRules.isUnitName("getty@tty1.service"))
+        #expect(!LiveUpdateRules.isUnitName("x.service; rm -rf /"))
+        #expect(!LiveUpdateRules.isUnitName("no-type"))
+        let plan = LiveUpdateRules(restartUnits: ["ok.service", "bad name.service"]).plan(ImageChangeSet(changes: [change("/etc/a")], method: .layers))
+        #expect(plan.restart == ["ok.service"])
     }
 }

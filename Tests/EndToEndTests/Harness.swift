@@ -64,17 +64,34 @@ enum Harness {
     /// Starts podman-bootc with stderr going to a file, lets `body` watch that file and signal
     /// the process, and returns the exit status.
     static func podmanBootcInterrupted(_ arguments: [String], body: (_ stderr: () -> String, _ pid: pid_t) async throws -> Void) async throws -> Int32 {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-stderr-\(UUID().uuidString)")
-        let fd = open(log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        defer { try? FileManager.default.removeItem(at: log) }
+        try await podmanBootcWatched(arguments) { _, stderr, pid in
+            let text = { stderr() }
+            try await body(text, pid)
+        }
+    }
+
+    /// Starts podman-bootc with stdout and stderr going to files, lets `body` watch them and
+    /// signal the process, and returns the exit status.
+    static func podmanBootcWatched(_ arguments: [String], body: (_ stdout: () -> String, _ stderr: () -> String, _ pid: pid_t) async throws -> Void) async throws -> Int32 {
+        let id = UUID().uuidString
+        let outLog = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-stdout-\(id)")
+        let errLog = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-stderr-\(id)")
+        let outFD = open(outLog.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let errFD = open(errLog.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer {
+            try? FileManager.default.removeItem(at: outLog)
+            try? FileManager.default.removeItem(at: errLog)
+        }
         // The body watches the progress lines, which are off when stderr is not a terminal.
         let result = try await Subprocess.run(
             Configuration(executable: .path(FilePath(binary)), arguments: Arguments(arguments),
                           environment: .inherit.updating(["PODMAN_BOOTC_PROGRESS": "always"])),
-            input: .none, output: .discarded,
-            error: .fileDescriptor(FileDescriptor(rawValue: fd), closeAfterSpawningProcess: true)
+            input: .none,
+            output: .fileDescriptor(FileDescriptor(rawValue: outFD), closeAfterSpawningProcess: true),
+            error: .fileDescriptor(FileDescriptor(rawValue: errFD), closeAfterSpawningProcess: true)
         ) { execution in
-            try await body({ (try? String(contentsOf: log, encoding: .utf8)) ?? "" }, execution.processIdentifier.value)
+            try await body({ (try? String(contentsOf: outLog, encoding: .utf8)) ?? "" },
+                           { (try? String(contentsOf: errLog, encoding: .utf8)) ?? "" }, execution.processIdentifier.value)
         }
         return code(result.terminationStatus)
     }

@@ -96,8 +96,13 @@ extension EndToEnd {
             // guest, where the template's copies from the saved boot were overwritten.
             let ownHostKey = try String(contentsOf: folder.appendingPathComponent("credentials/podman-bootc.ssh-host-key"), encoding: .utf8)
             let ownPublicKey = try String(contentsOf: folder.appendingPathComponent("ssh/id_ed25519.pub"), encoding: .utf8)
-            let inGuest = try await Harness.podmanBootc(["ssh", name, "--", "cat /run/credentials/@system/podman-bootc.ssh-host-key; "
+            // The guest rewrites them in the background after the identity (a remount is slow).
+            var inGuest = Harness.Result(status: -1, stdout: "", stderr: "")
+            _ = try await Harness.waitUntil(timeout: 20) {
+                inGuest = try await Harness.podmanBootc(["ssh", name, "--", "cat /run/credentials/@system/podman-bootc.ssh-host-key; "
                                                          + "grep -o 'authorized_keys 0600 root root - [^ ]*' /run/credentials/@system/tmpfiles.extra | awk '{print $NF}' | base64 -d"])
+                return inGuest.stdout == ownHostKey + ownPublicKey
+            }
             #expect(inGuest.stdout == ownHostKey + ownPublicKey, "the guest still holds another VM's credentials: \(inGuest.stdout)")
             let xml = try await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "dumpxml", name])
             #expect(xml.stdout.contains("file='\(folder.path)/credentials/podman-bootc.ssh-host-key'"), "the domain does not use its own credential file")

@@ -270,17 +270,9 @@ struct WarmStart: Sendable {
         date -u -s "@$epoch" >/dev/null 2>&1 || echo "warning: the guest clock was not set" >&2
         printf '%s\\n' "$name" > /proc/sys/kernel/hostname
         umask 077
+        # Often a link into the read-only credentials: replaced, not written through.
         rm -f /etc/ssh/ssh_host_ed25519_key
         while IFS= read -r line; do printf '%s\\n' "$line"; done > /etc/ssh/ssh_host_ed25519_key
-        # The template's credentials, still in this boot's credentials, become this VM's own.
-        creds=/run/credentials/@system
-        if [ -f "$creds/\(SystemdCredentials.hostKeyName)" ] && mount -o remount,rw "$creds" 2>/dev/null; then
-          while IFS= read -r line; do printf '%s\\n' "$line"; done < /etc/ssh/ssh_host_ed25519_key > "$creds/\(SystemdCredentials.hostKeyName)" || true
-          printf '%s' "$credentials" | while read -r cname cvalue; do
-            [ -n "$cname" ] && [ -f "$creds/$cname" ] && printf '%s' "$cvalue" | base64 -d > "$creds/$cname" || true
-          done
-          mount -o remount,ro "$creds" 2>/dev/null || true
-        fi
         umask 022
         printf '%s\\n' "$hostpub" > /etc/ssh/ssh_host_ed25519_key.pub
         umask 077
@@ -297,6 +289,20 @@ struct WarmStart: Sendable {
         fi
         if command -v restorecon >/dev/null 2>&1; then
           restorecon -R /root/.ssh /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub ${home:+"$home/.ssh"} || true
+        fi
+        # The template's credentials, still in this boot's credentials, become this VM's own.
+        # In the background: remounting costs about half a second under emulation, and the
+        # command need not wait for it (sshd already uses the new key files above).
+        creds=/run/credentials/@system
+        if [ -f "$creds/\(SystemdCredentials.hostKeyName)" ]; then
+          (
+            mount -o remount,rw "$creds" || exit 0
+            cat /etc/ssh/ssh_host_ed25519_key > "$creds/\(SystemdCredentials.hostKeyName)" || true
+            printf '%s' "$credentials" | while read -r cname cvalue; do
+              [ -n "$cname" ] && [ -f "$creds/$cname" ] && printf '%s' "$cvalue" | base64 -d > "$creds/$cname" || true
+            done
+            mount -o remount,ro "$creds"
+          ) </dev/null >/dev/null 2>&1 &
         fi
         """
 

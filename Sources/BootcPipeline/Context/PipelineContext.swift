@@ -27,6 +27,9 @@ package struct PipelineContext: Sendable {
     package var isRoot: Bool
     /// Set while `run` prepares its image: planning may then build the bases it depends on.
     package var isBuilding = false
+    /// A finished `--rm` VM's domain is destroyed without waiting for QEMU to exit (the CLI;
+    /// tests that check the calls wait).
+    package var teardownInBackground = false
     /// Where `run` records how long each stage took (install, boot, ...).
     package var stages: StageTimer?
 
@@ -80,11 +83,13 @@ package struct PipelineContext: Sendable {
         if isRoot { locations.secure() }
         let runner = SubprocessRunner(logger: logger)
         let trees = liveImageTrees(runner: runner, locations: locations, logger: logger)
-        return PipelineContext(
+        var context = PipelineContext(
             logger: logger, runner: runner, hypervisor: LibvirtHypervisor(streams: consoleStreams), guestShell: LibSSH2GuestShell(),
             disks: InstalledDisks(runner: runner, cache: locations.diskCache, trees: trees, logger: logger), imageTrees: trees,
             locations: locations, progress: ProgressReporter(quiet: quiet), output: .standard,
             environment: ProcessInfo.processInfo.environment, isRoot: isRoot)
+        context.teardownInBackground = true
+        return context
     }
 }
 

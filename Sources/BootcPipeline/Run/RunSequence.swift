@@ -260,12 +260,27 @@ package struct RunSequence: Sendable {
         }
         do {
             let result = try await body(session)
-            await InterruptCleanup.shared.run(cleanup)
+            await removeAfterUse(vm, cleanup: cleanup)
             return result
         } catch {
-            await InterruptCleanup.shared.run(cleanup)
+            await removeAfterUse(vm, cleanup: cleanup)
             throw error
         }
+    }
+
+    /// Removes a VM whose work is done. The user need not wait for QEMU to exit: a `--rm`
+    /// domain is transient and auto-destroyed by libvirt when this process's connection
+    /// closes, so (unless the caller waits for teardowns) its files go now and the destroy
+    /// runs on; if this process exits or is killed first, libvirt finishes it.
+    private func removeAfterUse(_ vm: LaunchedVM, cleanup: Int) async {
+        guard context.teardownInBackground, vm.record.removeOnExit, !InterruptCleanup.shared.isInterrupted else {
+            await InterruptCleanup.shared.run(cleanup)
+            return
+        }
+        InterruptCleanup.shared.discard(cleanup)
+        context.vms.remove(vm.record.id)
+        let domain = vm.domain
+        Task.detached { try? await domain.remove() }
     }
 
     func sshHint(_ vm: LaunchedVM) -> String {
