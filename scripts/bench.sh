@@ -3,26 +3,34 @@
 #   1. `run --rm IMAGE -- true` restored from a saved running state (warm start), and booted
 #      for real from the cached disk (--cold), vs a plain-QEMU baseline booting the same
 #      disk, kernel and credential directly and polling SSH with the OpenSSH client;
-#   2. first run: install + boot + saving the warm state (cache entry removed first);
+#   2. first run: install + boot (cache entry removed first; a disk's first boot saves no state);
 #   3. install alone: the direct installer vs its `mkfs.ext4 -d` floor;
 #   4. the edit -> SSH loop: change a file of a Containerfile folder built FROM IMAGE, then
-#      `run --rm DIR -- cat` it (rebuild + reinstall + boot + SSH);
+#      `run --rm DIR -- cat` it (rebuild + reinstall + boot + SSH); and the same edit under
+#      `dev`: from the save until the VM serves the new file (live), and until a kernel
+#      argument change has rebooted the VM into a fresh install;
 #   5. a host without udev: /dev/kvm set back to 0600 root (as such a host boots), one warm
 #      start, then scripts/setup.sh and one more (once each; the mode is restored after);
 #   6. rootless: a user (BENCH_USER, made if missing) runs the same image from its own
-#      storage: first run (install in the user namespace + boot + save), then a warm start.
-# Usage: sudo scripts/bench.sh [-n RUNS] [IMAGE]      (make image && make release first)
+#      storage: first run (install in the user namespace + boot), then a warm start.
+# Warm starts are timed WARM_RUNS times (default 5), the rest RUNS times.
+# Usage: sudo scripts/bench.sh [-n RUNS] [-w WARM_RUNS] [IMAGE]      (make image && make release first)
 set -euo pipefail
-runs=3
-while getopts n: opt; do case $opt in n) runs=$OPTARG ;; *) exit 64 ;; esac; done
+runs=3 warm_runs=5
+while getopts n:w: opt; do case $opt in n) runs=$OPTARG ;; w) warm_runs=$OPTARG ;; *) exit 64 ;; esac; done
 shift $((OPTIND - 1))
 image=${1:-localhost/podman-bootc-test:debian}
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${PODMAN_BOOTC_BIN:-$here/.build/release/podman-bootc}
 [ -x "$bin" ] || { echo "bench: build first (make release), or set PODMAN_BOOTC_BIN" >&2; exit 1; }
 work=$(mktemp -d /var/tmp/podman-bootc-bench.XXXXXX)
-qemu_pid=
-cleanup() { [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null; rm -rf "$work"; }
+qemu_pid= dev_pid=
+cleanup() {
+  [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+  # dev --rm removes its VM when interrupted.
+  [ -n "$dev_pid" ] && { kill -INT "$dev_pid" 2>/dev/null; wait "$dev_pid" 2>/dev/null; }
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 now() { date +%s.%N; }
@@ -39,7 +47,7 @@ entry=/var/lib/podman-bootc/cache/$key
 # 1a. podman-bootc, warm start: restored from the state `cache warm` saved.
 "$bin" cache warm --quiet --accel "$accel" "$image" >/dev/null
 restored=()
-for i in $(seq 1 "$runs"); do
+for i in $(seq 1 "$warm_runs"); do
   t0=$(now); "$bin" run --rm --quiet --accel "$accel" "$image" -- true; restored+=("$(elapsed "$t0")")
   echo "bench: warm start $i: ${restored[-1]}s" >&2
 done
@@ -130,6 +138,36 @@ for i in $(seq 1 "$runs"); do
   [ "$out" = "$(cat "$work/edit/stamp")" ] || { echo "bench: the VM did not see the edit" >&2; exit 1; }
   echo "bench: edit -> SSH $i: ${loop[-1]}s" >&2
 done
+
+# 4b. The same edit under `dev`: live (a file), then a reboot into a fresh install (a kernel argument).
+printf 'FROM %s\nCOPY stamp /etc/podman-bootc-bench-stamp\nCOPY kargs.toml /usr/lib/bootc/kargs.d/90-bench.toml\n' "$image" > "$work/edit/Containerfile"
+printf 'kargs = ["podman_bootc_bench=0"]\n' > "$work/edit/kargs.toml"
+"$bin" dev --rm --quiet --accel "$accel" --name podman-bootc-bench-dev "$work/edit" > "$work/dev.out" 2> "$work/dev.err" &
+dev_pid=$!
+stop_dev() { kill -INT "$dev_pid" 2>/dev/null; wait "$dev_pid" 2>/dev/null || true; dev_pid=; }
+until grep -q "is running" "$work/dev.out"; do
+  kill -0 "$dev_pid" 2>/dev/null || { cat "$work/dev.err" >&2; echo "bench: dev did not start" >&2; exit 1; }
+  sleep 0.5
+done
+in_dev() { "$bin" ssh podman-bootc-bench-dev -- "$@" 2>/dev/null; }
+live=() reboot=()
+for i in $(seq 1 "$runs"); do
+  echo "dev edit $i $(now)" > "$work/edit/stamp"
+  t0=$(now)
+  until [ "$(in_dev cat /etc/podman-bootc-bench-stamp)" = "$(cat "$work/edit/stamp")" ]; do sleep 0.2; done
+  live+=("$(elapsed "$t0")")
+  echo "bench: dev edit -> live in the VM $i: ${live[-1]}s" >&2
+done
+for i in $(seq 1 "$runs"); do
+  edits=$(grep -c '^edit ' "$work/dev.out" || true)
+  printf 'kargs = ["podman_bootc_bench=%s"]\n' "$i" > "$work/edit/kargs.toml"
+  t0=$(now)
+  until [ "$(grep -c '^edit ' "$work/dev.out" || true)" -gt "$edits" ]; do sleep 0.2; done
+  until in_dev cat /proc/cmdline | grep -q "podman_bootc_bench=$i"; do sleep 0.2; done
+  reboot+=("$(elapsed "$t0")")
+  echo "bench: dev kernel argument -> rebooted VM $i: ${reboot[-1]}s" >&2
+done
+stop_dev
 podman rmi -f "localhost/edit:latest" >/dev/null 2>&1 || true
 "$bin" cache prune >/dev/null 2>&1 || true
 
@@ -147,25 +185,29 @@ rootless_cold=() rootless_warm=()
 for i in $(seq 1 "$runs"); do
   as_user "$work/podman-bootc" cache prune >/dev/null 2>&1 || true
   t0=$(now); as_user "$work/podman-bootc" run --rm --quiet --accel "$accel" "$image" -- true; rootless_cold+=("$(elapsed "$t0")")
+  as_user "$work/podman-bootc" cache warm --quiet --accel "$accel" "$image" >/dev/null
   t0=$(now); as_user "$work/podman-bootc" run --rm --quiet --accel "$accel" "$image" -- true; rootless_warm+=("$(elapsed "$t0")")
   echo "bench: rootless first run $i: ${rootless_cold[-1]}s, warm start: ${rootless_warm[-1]}s" >&2
 done
 as_user "$work/podman-bootc" cache prune >/dev/null 2>&1 || true
 
 rw=$(median "${rootless_warm[@]}") rc=$(median "${rootless_cold[@]}")
+dl=$(median "${live[@]}") dr=$(median "${reboot[@]}")
 r=$(median "${restored[@]}") w=$(median "${warm[@]}") p=$(median "${plain[@]}") c=$(median "${cold[@]}") n=$(median "${install[@]}") f=$(median "${floor[@]}") l=$(median "${loop[@]}")
 cat <<TABLE
-| measurement ($image, $accel, median of $runs) | seconds | vs baseline |
+| measurement ($image, $accel, median of $runs; warm starts of $warm_runs) | seconds | vs baseline |
 | --- | ---: | ---: |
-| warm start: \`run --rm IMAGE -- true\` restored from the saved state | $r | $(ratio "$r" "$p")x plain QEMU |
+| warm start: \`run --rm IMAGE -- true\` restored from the saved state | $r | $(ratio "$p" "$r")x faster than plain QEMU |
 | \`run --rm --cold IMAGE -- true\`: cached disk, real boot | $w | $(ratio "$w" "$p")x plain QEMU |
 | plain QEMU boot of the same disk to first SSH (baseline) | $p | 1.00x |
-| first run: install + boot + save the warm state | $c | $(ratio "$c" "$p")x plain QEMU |
+| first run: install + boot | $c | $(ratio "$c" "$p")x plain QEMU |
 | install alone (direct installer) | $n | $(ratio "$n" "$f")x mkfs floor |
 | \`mkfs.ext4 -d\` of the same tree (floor) | $f | 1.00x |
-| edit -> SSH loop (Containerfile folder: rebuild + reinstall + boot + save) | $l | $(ratio "$l" "$p")x plain QEMU |
+| edit -> SSH loop with \`run\` (Containerfile folder: rebuild + reinstall + boot) | $l | $(ratio "$l" "$p")x plain QEMU |
+| \`dev\`: edit of a file -> served by the running VM (rebuild + compare + SFTP) | $dl | $(ratio "$dl" "$p")x plain QEMU |
+| \`dev\`: kernel argument edit -> VM rebooted into a fresh install | $dr | $(ratio "$dr" "$p")x plain QEMU |
 | rootless warm start (user's storage, qemu:///session) | $rw | $(ratio "$rw" "$p")x plain QEMU |
-| rootless first run: install in the user namespace + boot + save | $rc | $(ratio "$rc" "$p")x plain QEMU |
+| rootless first run: install in the user namespace + boot | $rc | $(ratio "$rc" "$p")x plain QEMU |
 | warm start on a host without udev (/dev/kvm 0600 root), once | $stalled | |
 | the same host after \`scripts/setup.sh\` (/dev/kvm root:kvm 0660), once | $fixed | |
 

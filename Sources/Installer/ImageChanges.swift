@@ -16,8 +16,7 @@ public struct TreeEntry: Codable, Sendable, Equatable {
     public var gid: UInt32
     public var size: UInt64
     public var linkTarget: String?
-    /// Modification time in nanoseconds: equal times and sizes mean equal files (a hint that
-    /// saves reading both; files from a shared layer are the same file).
+    /// Modification time in nanoseconds (shown, never trusted: contents are compared).
     var modified: Int64
 
     public init(kind: Kind, mode: UInt32, uid: UInt32 = 0, gid: UInt32 = 0, size: UInt64 = 0, linkTarget: String? = nil, modified: Int64 = 0) {
@@ -272,8 +271,9 @@ public struct ImageComparison: Sendable {
         case .symlink: return a.linkTarget == b.linkTarget
         case .directory, .other: return true
         case .file:
+            // Content, not times: reproducible builds give every file one time, and an edit
+            // that keeps a file's size must still count.
             guard a.size == b.size else { return false }
-            if a.modified == b.modified { return true }
             return try sameContent(path)
         }
     }

@@ -103,6 +103,12 @@ extension EndToEnd {
         #expect(result.stdout.contains("/usr/lib/modules/**") && result.stdout.contains("/etc/my-app/**: named by --reboot-on"))
         let missing = try await Harness.podmanBootc(["dev", "localhost/podman-bootc-no-build-definition:1"])
         #expect(missing.status == 64 && missing.stderr.contains("no build definition to watch"), "\(missing.stderr)")
+        // Bad values are refused before anything is built (exit 64, one clear line).
+        for arguments in [["dev"], ["dev", "--restart", "x.service; reboot", "."], ["dev", "--reboot-on", "relative/*", "."],
+                          ["dev", "--name", "bad/name", "."], ["dev", "--restart", "", "."]] {
+            let bad = try await Harness.podmanBootc(arguments)
+            #expect(bad.status == 64, "\(arguments): \(bad.status) \(bad.stderr)")
+        }
     }
 }
 }

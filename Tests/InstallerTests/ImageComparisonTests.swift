@@ -65,6 +65,19 @@ import Testing
         #expect(set.changes.first { $0.path == "/etc/alias" }?.entry?.linkTarget == "app.conf")
     }
 
+    @Test func sameSizeAndTimeButOtherContentIsAChange() throws {
+        let scratch = try Scratch()
+        try scratch.file("old/etc/app.conf", "one")
+        try scratch.file("new/etc/app.conf", "two")
+        try scratch.file("old/etc/same.conf", "same")
+        try scratch.file("new/etc/same.conf", "same")
+        // A reproducible build: every file has one time.
+        for path in ["old/etc/app.conf", "new/etc/app.conf", "old/etc/same.conf", "new/etc/same.conf"] {
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 0)], ofItemAtPath: scratch.root.appendingPathComponent(path).path)
+        }
+        #expect(try compare(scratch, layers: nil).changes.map(\.path) == ["/etc/app.conf"])
+    }
+
     @Test func layerFoldersNameTheCandidatesWhiteoutsIncluded() throws {
         let scratch = try Scratch()
         // Shared base, then each image's own top layer.

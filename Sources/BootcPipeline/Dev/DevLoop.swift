@@ -60,6 +60,8 @@ package struct DevLoop: Sendable {
         context.output.line("VM \(running.vm.record.name) is running; SSH: \(sequence.sshHint(running.vm))")
 
         var edit = 0
+        // A reboot that removed the VM but could not boot the new one: the next edit boots.
+        var vmGone = false
         while let changed = try await nextChange(watcher) {
             edit += 1
             let started = ContinuousClock.now
@@ -67,6 +69,15 @@ package struct DevLoop: Sendable {
             do {
                 image = try await sequence.prepareImage(request.target, config: request.config)
                 let newID = try await self.imageID(image)
+                if vmGone {
+                    var named = options
+                    named.name = running.vm.record.name
+                    running = try await boot(image, named, sequence: sequence)
+                    (vmGone, imageID) = (false, newID)
+                    current.set(running)
+                    report(edit, "booted a fresh install; SSH: \(sequence.sshHint(running.vm))", since: started)
+                    continue
+                }
                 guard newID != imageID else {
                     report(edit, "the image did not change", since: started)
                     continue
@@ -80,6 +91,7 @@ package struct DevLoop: Sendable {
                 break
             } catch {
                 if Task.isCancelled { break }
+                vmGone = context.vms.load(running.vm.record.id) == nil
                 context.progress.notice("edit \(edit) was not applied: \(error)")
                 context.output.line("edit \(edit): failed (see above); still watching")
             }
