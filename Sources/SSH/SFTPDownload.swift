@@ -99,6 +99,20 @@ extension SSHSession {
 
     /// The folder's entries with their own attributes (links not followed), safe names only.
     private func list(_ sftp: OpaquePointer, _ remote: String) throws -> [(String, LIBSSH2_SFTP_ATTRIBUTES)] {
+        var entries: [(String, LIBSSH2_SFTP_ATTRIBUTES)] = []
+        for (name, listed) in try sftpEntries(sftp, remote) where ConfinedFolder.isSafeName(name) {
+            var attributes = listed
+            // readdir's attributes are lstat's; a server that sends none gets asked.
+            if attributes.flags & UInt(LIBSSH2_SFTP_ATTR_PERMISSIONS) == 0 {
+                attributes = try self.attributes(sftp, remote + "/" + name, follow: false)
+            }
+            entries.append((name, attributes))
+        }
+        return entries.sorted { $0.0 < $1.0 }
+    }
+
+    /// Every entry of a guest folder but . and .., with readdir's attributes.
+    func sftpEntries(_ sftp: OpaquePointer, _ remote: String) throws -> [(String, LIBSSH2_SFTP_ATTRIBUTES)] {
         guard let handle = libssh2_sftp_open_ex(sftp, remote, UInt32(remote.utf8.count), 0, 0, LIBSSH2_SFTP_OPENDIR) else {
             throw SSHError.channel("cannot list \(remote) in the guest (SFTP error \(libssh2_sftp_last_error(sftp)))")
         }
@@ -110,13 +124,8 @@ extension SSHSession {
             let count = libssh2_sftp_readdir_ex(handle, &buffer, buffer.count, nil, 0, &attributes)
             guard count > 0 else { break }
             let name = String(decoding: buffer[..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            guard ConfinedFolder.isSafeName(name) else { continue }
-            // readdir's attributes are lstat's; a server that sends none gets asked.
-            if attributes.flags & UInt(LIBSSH2_SFTP_ATTR_PERMISSIONS) == 0 {
-                attributes = try self.attributes(sftp, remote + "/" + name, follow: false)
-            }
-            entries.append((name, attributes))
+            if name != "." && name != ".." && !name.contains("/") { entries.append((name, attributes)) }
         }
-        return entries.sorted { $0.0 < $1.0 }
+        return entries
     }
 }

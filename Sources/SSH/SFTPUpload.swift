@@ -82,20 +82,7 @@ private struct GuestFiles {
     }
 
     private func list(_ path: String) throws -> [String] {
-        guard let handle = libssh2_sftp_open_ex(sftp, path, UInt32(path.utf8.count), 0, 0, LIBSSH2_SFTP_OPENDIR) else {
-            throw SSHError.channel("cannot list \(path) in the guest (SFTP error \(libssh2_sftp_last_error(sftp)))")
-        }
-        defer { libssh2_sftp_close_handle(handle) }
-        var names: [String] = []
-        var buffer = [CChar](repeating: 0, count: 4096)
-        while true {
-            var attributes = LIBSSH2_SFTP_ATTRIBUTES()
-            let count = libssh2_sftp_readdir_ex(handle, &buffer, buffer.count, nil, 0, &attributes)
-            guard count > 0 else { break }
-            let name = String(decoding: buffer[..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if name != "." && name != ".." && !name.contains("/") { names.append(name) }
-        }
-        return names
+        try session.sftpEntries(sftp, path).map(\.0)
     }
 
     /// A new file (exclusive create) with the content of the host file `source`.

@@ -19,7 +19,13 @@ extension EndToEnd {
 
     /// After a --rm run nothing of the VM may remain: no domain, no state folder, no half-written disk.
     func expectNothingLeft(since before: Snapshot, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let domains = try await Harness.domains()
+        // A finished --rm VM's domain is destroyed by libvirt as the run exits (auto-destroy),
+        // not waited for: it is gone within moments.
+        var domains = Set<String>()
+        _ = try await Harness.waitUntil(timeout: 30) {
+            domains = try await Harness.domains()
+            return domains.subtracting(before.domains).isEmpty
+        }
         #expect(domains.subtracting(before.domains).isEmpty, "a domain was left behind", sourceLocation: sourceLocation)
         #expect(Harness.vmFolders().subtracting(before.folders).isEmpty, "a VM folder was left behind", sourceLocation: sourceLocation)
         #expect(Harness.cachePartials().isEmpty, "a half-written disk was left behind", sourceLocation: sourceLocation)

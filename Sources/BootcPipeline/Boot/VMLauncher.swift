@@ -51,6 +51,8 @@ struct VMLauncher: Sendable {
                 let spec = coldSpec(record)
                 let inputs = try await warm.inputs(for: record, diskKey: manifest.key, user: options.user,
                                                    coldSpec: spec, connection: connection)
+                // A state that existed (stale or unusable) shows this shape is booted again.
+                let existed = warm.store.lookup(inputs) != .none
                 if let state = warm.usableState(for: inputs) {
                     if options.warmStart == .saveOnly {
                         vms.remove(id)
@@ -61,7 +63,8 @@ struct VMLauncher: Sendable {
                     }
                     // The failed attempt's port is in the record; the cold boot picks its own.
                 }
-                if options.warmStart == .saveOnly || (options.warmStart == .auto && warm.store.noteColdBoot(inputs)) {
+                let bootedBefore = warm.store.noteColdBoot(inputs)
+                if options.warmStart == .saveOnly || (options.warmStart == .auto && (existed || bootedBefore)) {
                     pendingSave = PendingWarmSave(
                         inputs: inputs, kernelArguments: spec.kernelArguments, oemStrings: spec.oemStrings,
                         credentialNames: credentials.files.map(\.name), hasNVRAM: spec.nvram != nil && spec.kernel == nil)
