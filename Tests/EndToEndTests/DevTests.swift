@@ -39,6 +39,8 @@ extension EndToEnd {
                          "COPY hello.service /etc/systemd/system/hello.service", "RUN systemctl enable hello.service"]
             if extra { lines.append("COPY extra.txt /usr/share/podman-bootc-dev/extra.txt") }
             if kargs { lines.append("COPY 10-dev.toml /usr/lib/bootc/kargs.d/10-dev.toml") }
+            // A link whose target changes with the extra file.
+            lines.append("RUN ln -s \(extra ? "/etc/hello.conf" : "/etc/os-release") /etc/hello-link")
             try write("Containerfile", lines.joined(separator: "\n") + "\n")
         }
     }
@@ -76,11 +78,12 @@ extension EndToEnd {
             #expect(stdout().contains("restarted hello.service"), "\(stdout())")
             #expect(try await ssh(name, "cat /run/hello.state; stat -c '%a %u' /usr/local/bin/hello").hasPrefix("v2 "))
 
-            // 3. A file the image no longer has is removed from the VM.
+            // 3. A file the image no longer has is removed from the VM; a changed link follows.
             #expect(try await ssh(name, "cat /usr/share/podman-bootc-dev/extra.txt") == "extra\n")
             try project.containerfile(extra: false, kargs: false)
             #expect(await Harness.waitUntil(timeout: 60) { stdout().contains("edit 3:") }, "\(stdout())")
-            #expect(try await ssh(name, "test -e /usr/share/podman-bootc-dev/extra.txt && echo there || echo gone") == "gone\n")
+            #expect(try await ssh(name, "test -e /usr/share/podman-bootc-dev/extra.txt && echo there || echo gone; readlink /etc/hello-link")
+                    == "gone\n/etc/os-release\n")
 
             // 4. A kernel argument: only a boot applies it, so the VM reboots into a fresh install.
             try project.containerfile(extra: false, kargs: true)
