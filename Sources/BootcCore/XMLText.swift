@@ -1,5 +1,7 @@
 // Escaping for text and attribute values put into XML (libvirt domains, JUnit reports).
 
+import Foundation
+
 public enum XMLText {
     public static func escaped(_ text: String) -> String {
         var out = ""
@@ -18,5 +20,13 @@ public enum XMLText {
             }
         }
         return out
+    }
+
+    /// The reverse of `escaped` for the five predefined entities (attribute values libvirt wrote).
+    public static func unescaped(_ text: String) -> String {
+        guard text.contains("&") else { return text }
+        return text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&amp;", with: "&")
     }
 }

@@ -43,6 +43,11 @@ public struct WarmStateInputs: Codable, Sendable, Equatable {
         self.toolVersion = toolVersion
     }
 
+    /// A short digest naming a piece of text the saved state depends on (the guest agent).
+    public static func digest(_ text: String) -> String {
+        String(SHA256.hash(data: Data(text.utf8)).hexString.prefix(12))
+    }
+
     public var key: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -84,9 +89,12 @@ public struct WarmStateManifest: Codable, Sendable, Equatable {
     public var credentialNames: [String]
     public var hasNVRAM: Bool
     public var created: Date
+    /// The saved guest runs podman-bootc's agent, waiting on its virtio-serial ports (nil in
+    /// states saved before the agent existed).
+    public var guestAgent: Bool?
 
     public init(inputs: WarmStateInputs, stateBytes: UInt64, stateSHA256: String, templateName: String,
-                kernelArguments: [String], oemStrings: [String], credentialNames: [String], hasNVRAM: Bool, created: Date) {
+                kernelArguments: [String], oemStrings: [String], credentialNames: [String], hasNVRAM: Bool, created: Date, guestAgent: Bool = false) {
         self.key = inputs.key
         self.inputs = inputs
         self.stateBytes = stateBytes
@@ -97,6 +105,7 @@ public struct WarmStateManifest: Codable, Sendable, Equatable {
         self.credentialNames = credentialNames
         self.hasNVRAM = hasNVRAM
         self.created = created
+        self.guestAgent = guestAgent
     }
 }
 
@@ -134,6 +143,8 @@ public struct WarmStateStore: Sendable {
         public let folder: URL
         public init(folder: URL) { self.folder = folder }
         public var state: URL { folder.appendingPathComponent("state.qemu") }
+        /// The fingerprint of `state` when its checksum was last verified.
+        public var verified: URL { folder.appendingPathComponent("state.verified") }
         /// The template's disk at the moment of the save: read-only, the backing of every restored VM's overlay.
         public var disk: URL { folder.appendingPathComponent("disk.qcow2") }
         public var nvram: URL { folder.appendingPathComponent("efivars.fd") }
@@ -187,6 +198,29 @@ public struct WarmStateStore: Sendable {
     }
 
     /// Size and sha256 of a file, read in large blocks.
+    /// An open file's identity, size and modification and change times. A state file that
+    /// still shows the fingerprint recorded when its checksum was last verified has not been
+    /// written since (its change time cannot be set back), so it need not be read twice.
+    public static func fingerprint(of fd: Int32) -> String? {
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        func time(_ spec: timespec) -> String { "\(spec.tv_sec)." + String(format: "%09ld", spec.tv_nsec) }
+        return "\(status.st_dev) \(status.st_ino) \(status.st_size) \(time(status.st_mtim)) \(time(status.st_ctim))"
+    }
+
+    /// Whether the state file open as `fd` is the one whose checksum was verified.
+    public func isVerified(_ files: Files, fd: Int32) -> Bool {
+        guard let now = Self.fingerprint(of: fd),
+              let recorded = try? String(contentsOf: files.verified, encoding: .utf8) else { return false }
+        return recorded == now
+    }
+
+    /// Records that the state file open as `fd` matched its checksum.
+    public func markVerified(_ files: Files, fd: Int32) {
+        guard let fingerprint = Self.fingerprint(of: fd) else { return }
+        try? Data(fingerprint.utf8).write(to: files.verified, options: .atomic)
+    }
+
     public static func checksum(of url: URL) throws -> (bytes: UInt64, sha256: String) {
         let handle = try FileHandle(forReadingFrom: url)
         defer { try? handle.close() }

@@ -155,6 +155,11 @@ extension DomainSpec {
         x += "    </serial>\n"
         x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n"
         x += "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n    </rng>\n"
+        // The warm-start agent's ports (libvirt picks the socket paths; see GuestAgentProtocol).
+        for port in [GuestAgentProtocol.outputPort, GuestAgentProtocol.errorPort] {
+            x += "    <channel type='unix'>\n      <source mode='bind'/>\n"
+            x += "      <target type='virtio' name='\(port)'/>\n    </channel>\n"
+        }
         // No USB controller: nothing uses it, and probing it costs the guest boot time.
         x += "    <controller type='usb' model='none'/>\n"
         x += "    <memballoon model='none'/>\n"

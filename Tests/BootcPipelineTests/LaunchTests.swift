@@ -82,7 +82,7 @@ import Testing
             Issue.record("the second launch should boot cold with a state to save: \(second)")
             return
         }
-        #expect(await WarmStart(context: world.context).save(template, pending))
+        #expect(await WarmStart(context: world.context).save(template, pending, session: FakeSession(log: world.log, failures: world.failures)))
 
         // The state is usable: the next launch restores it.
         let restored = try await launch(world)
@@ -117,7 +117,7 @@ import Testing
             Issue.record("no cold boot")
             return
         }
-        #expect(await WarmStart(context: world.context).save(template, pending))
+        #expect(await WarmStart(context: world.context).save(template, pending, session: FakeSession(log: world.log, failures: world.failures)))
         let before = world.log.count("createTransient")
         let result = try await launch(world, warm: .saveOnly)
         guard case .alreadyWarm(let key) = result else {

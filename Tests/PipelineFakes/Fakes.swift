@@ -170,6 +170,11 @@ package struct FakeSession: GuestSession {
     package let log: CallLog
     package let failures: Failures
 
+    package init(log: CallLog, failures: Failures) {
+        self.log = log
+        self.failures = failures
+    }
+
     package func execute(_ commandLine: String, input: Int32, output: Int32, error: Int32, outputLimit: UInt64?) async throws -> Int32 {
         log.add("execute \(commandLine)")
         try failures.check("execute")

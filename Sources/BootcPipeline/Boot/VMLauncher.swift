@@ -39,7 +39,8 @@ struct VMLauncher: Sendable {
         do {
             // Each VM has its own copy: libvirt relabels the files a running domain uses.
             if let seed { try FileManager.default.copyItem(at: seed, to: vms.cloudInitSeed(id)) }
-            let identity = try makeIdentity(for: record, user: options.user)
+            var identity = try makeIdentity(for: record, user: options.user)
+            identity.restore.loginInBackground = options.agentOnlyAtFirst
             let domains = DomainStarter(context: context, connection: connection)
             let credentials = try domains.deliver(identity.credentials, for: record)
             let coldSpec = { (record: VMRecord) in domains.spec(record, manifest: manifest, credentials: credentials) }

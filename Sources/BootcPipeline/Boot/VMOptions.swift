@@ -22,6 +22,9 @@ package struct VMOptions: Sendable {
     package var libvirtURI: String?
     package var sshTimeout: Duration
     package var warmStart: WarmMode = .auto
+    /// Nothing logs in over SSH at first (a `--rm` run of one command): a restored VM gets
+    /// its login keys in the background while the guest agent runs the command.
+    package var agentOnlyAtFirst = false
 
     package init(name: String? = nil, cpus: Int = 2, memoryMiB: Int = 2048, disk: DiskChoices = DiskChoices(),
                  accelerator: Accelerator? = nil, forwards: [PortForward] = [], transientDisk: Bool = false,

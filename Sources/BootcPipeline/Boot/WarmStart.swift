@@ -28,6 +28,9 @@ struct VMIdentity: Sendable {
     /// The VM's own public credentials (tmpfiles.extra, sysusers.extra), written over the
     /// template's copies the restored guest still holds.
     var publicCredentials: [SystemdCredential] = []
+    /// Only the guest agent runs commands at first (a `--rm` run with a command): the login
+    /// keys are written in the background, and a later SSH login waits for them.
+    var loginInBackground = false
 }
 
 struct WarmStartError: ToolError {
@@ -46,7 +49,9 @@ struct WarmStart: Sendable {
         return WarmStateInputs(
             diskKey: diskKey, user: user.name, cpus: record.cpus, memoryMiB: record.memoryMiB,
             architecture: record.architecture, accelerator: record.accelerator, domainShapeXML: coldSpec.shapeXML,
-            qemuVersion: versions.hypervisor, libvirtVersion: versions.library, toolVersion: ToolVersion.current)
+            qemuVersion: versions.hypervisor, libvirtVersion: versions.library,
+            // The saved guest runs this build's agent: another agent means another state.
+            toolVersion: ToolVersion.current + "+agent." + WarmStateInputs.digest(GuestAgent.startCommand + GuestAgent.script))
     }
 
     /// The state to restore, if any. A stale one is removed (a new one replaces it after this boot).
@@ -76,20 +81,33 @@ struct WarmStart: Sendable {
     // MARK: Save
 
     /// Saves a cold-booted VM's running state; the guest is paused for the save (about as long
-    /// as writing its used memory takes) and runs on afterwards. Never fails the run: a state
-    /// that cannot be saved only costs the next run its warm start. True when a state is ready.
+    /// as writing its used memory takes) and runs on afterwards. `session` (the VM's first SSH
+    /// session) starts the guest agent, then ends: the state must hold no SSH connection.
+    /// Never fails the run: a state that cannot be saved only costs the next run its warm
+    /// start. True when a state is ready.
     @discardableResult
-    func save(_ vm: LaunchedVM, _ pending: PendingWarmSave) async -> Bool {
+    func save(_ vm: LaunchedVM, _ pending: PendingWarmSave, session: any GuestSession) async -> Bool {
         let store = self.store
         let inputs = pending.inputs
         let progress = context.progress
         let vms = context.vms
         let id = vm.record.id
+        var agent: GuestAgentChannel?
+        // The template's agent ends once the host lets go of its ports, after the save.
+        defer { agent?.close() }
         do {
-            guard let lock = try store.lockIfAvailable(inputs.key, diskKey: inputs.diskKey) else { return false }
+            guard let lock = try store.lockIfAvailable(inputs.key, diskKey: inputs.diskKey) else {
+                await session.disconnect()
+                return false
+            }
             defer { withExtendedLifetime(lock) {} }
-            if case .ready = store.lookup(inputs) { return true }
+            if case .ready = store.lookup(inputs) {
+                await session.disconnect()
+                return true
+            }
             progress.stage("Saving a warm-start state for the next runs")
+            agent = await startAgent(in: vm, over: session)
+            await session.disconnect()
             let partial = try store.makePartial(inputs.key, diskKey: inputs.diskKey)
             do {
                 let domain = vm.domain
@@ -117,10 +135,15 @@ struct WarmStart: Sendable {
                 try Self.copy(vms.pinnedHostKey(id), to: partial.pinnedHostKey, mode: 0o600)
                 try? Self.copy(vm.consoleLog, to: partial.consoleLog, mode: StateAccess.privateFile)
                 let checksum = try await Blocking.run { try WarmStateStore.checksum(of: partial.state) }
+                let written = open(partial.state.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                if written >= 0 {
+                    store.markVerified(partial, fd: written)
+                    close(written)
+                }
                 try store.commit(partial, manifest: WarmStateManifest(
                     inputs: inputs, stateBytes: checksum.bytes, stateSHA256: checksum.sha256, templateName: vm.record.name,
                     kernelArguments: pending.kernelArguments, oemStrings: pending.oemStrings,
-                    credentialNames: [], hasNVRAM: pending.hasNVRAM, created: Date()))
+                    credentialNames: [], hasNVRAM: pending.hasNVRAM, created: Date(), guestAgent: agent != nil))
                 context.logger.info("saved warm state \(inputs.key) (\(checksum.bytes) bytes)")
                 return true
             } catch {
@@ -128,8 +151,26 @@ struct WarmStart: Sendable {
                 throw error
             }
         } catch {
+            await session.disconnect()
             progress.notice("warning: no warm-start state was saved (the next run boots cold): \(error)")
             return false
+        }
+    }
+
+    /// Starts the guest agent in the template and waits until it listens; nil (restored VMs
+    /// then log in over SSH) when the guest cannot run it.
+    private func startAgent(in vm: LaunchedVM, over session: any GuestSession) async -> GuestAgentChannel? {
+        do {
+            let agent = try await GuestAgentChannel.connect(to: vm.domain)
+            let started = try await session.run(GuestAgent.startCommand, input: Data(GuestAgent.script.utf8))
+            guard started.status == 0 else {
+                throw GuestAgentError(reason: "it did not start (exit \(started.status)): \(started.output)")
+            }
+            try await Blocking.run { try agent.waitUntilReady(timeout: .seconds(20)) }
+            return agent
+        } catch {
+            context.logger.info("the warm state has no guest agent: \(error)")
+            return nil
         }
     }
 
@@ -158,13 +199,27 @@ struct WarmStart: Sendable {
             }
             domain = started
             step("domain started")
+            // Connected before the state loads: the saved agent waits on ports it saw connected.
+            var agent: GuestAgentChannel?
+            if state.guestAgent == true {
+                do {
+                    agent = try await GuestAgentChannel.connect(to: started)
+                } catch {
+                    context.logger.info("restore: no guest agent channel (\(error)); using SSH")
+                }
+            }
             // An interrupt until the VM is handed over removes it, kept VM or not (as on a cold boot).
             let restoring = record
             return try await InterruptCleanup.shared.guarding({ await VMRemoval.remove(restoring, domain: started, store: vms) }) {
                 try await load(state, into: started)
                 step("state loaded and checked, guest running")
                 var vm = LaunchedVM(record: restoring, domain: started, privateKey: vms.privateKey(restoring.id), consoleLog: vms.consoleLog(restoring.id))
-                vm.rootSession = try await giveIdentity(identity, to: vm, state: state, timeout: .seconds(60))
+                if let agent, let session = try await giveIdentity(identity, to: vm, through: agent) {
+                    vm.rootSession = session
+                } else {
+                    agent?.close()
+                    vm.rootSession = try await giveIdentity(identity, to: vm, state: state, timeout: .seconds(60))
+                }
                 step("identity given")
                 return vm
             }
@@ -204,28 +259,38 @@ struct WarmStart: Sendable {
         }
     }
 
-    /// Loads the state into a started `domain` while checking the file's checksum, and runs
-    /// the guest only when both succeeded: a state that differs from the one saved never runs.
+    /// Loads the state into a started `domain` while checking the file's checksum (unless the
+    /// file is unchanged since a check), and runs the guest only when both succeeded: a state
+    /// that differs from the one saved never runs. (Checking costs ~0.4 s of a restore on two
+    /// CPUs: it competes with QEMU reading the same file.)
     func load(_ state: WarmStateManifest, into domain: any VirtualMachineDomain) async throws {
-        let stateFile = store.files(state).state
-        let size = (try? FileManager.default.attributesOfItem(atPath: stateFile.path)[.size] as? UInt64) ?? nil
+        let files = store.files(state)
+        let stateFile = files.state
+        let fd = open(stateFile.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw WarmStartError(reason: "cannot read \(stateFile.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var status = stat()
+        let size = fstat(fd, &status) == 0 ? UInt64(status.st_size) : nil
         guard size == state.stateBytes else {
             throw WarmStartError(reason: "its state file has \(size.map { "\($0)" } ?? "no") bytes, \(state.stateBytes) were saved")
         }
         let clock = ContinuousClock.now
         let logger = context.logger
-        async let checksum = Blocking.run {
-            let sum = try WarmStateStore.checksum(of: stateFile)
+        let verified = store.isVerified(files, fd: fd)
+        // The file QEMU reads, through a descriptor of its own (QEMU moves the offset of `fd`).
+        let sameFile = URL(fileURLWithPath: "/proc/self/fd/\(fd)")
+        async let checksum: String? = verified ? nil : Blocking.run {
+            let sum = try WarmStateStore.checksum(of: sameFile)
             logger.debug("restore: checksum after \((ContinuousClock.now - clock).seconds) s")
-            return sum
+            return sum.sha256
         }
-        let fd = open(stateFile.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw WarmStartError(reason: "cannot read \(stateFile.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
         try await domain.loadMachineState(from: fd)
         logger.debug("restore: state loaded after \((ContinuousClock.now - clock).seconds) s")
-        guard try await checksum.sha256 == state.stateSHA256 else {
-            throw WarmStartError(reason: "its state file does not match the checksum it was saved with")
+        if !verified {
+            guard try await checksum == state.stateSHA256 else {
+                throw WarmStartError(reason: "its state file does not match the checksum it was saved with")
+            }
+            store.markVerified(files, fd: fd)
         }
         try await domain.resumeGuest()
         logger.debug("restore: resumed after \((ContinuousClock.now - clock).seconds) s")
@@ -242,6 +307,34 @@ struct WarmStart: Sendable {
                                pinnedHostKey: files.pinnedHostKey, vmName: vm.record.name)
         let session = try await SSHWaiter(context: context).waitForSSH(vm, timeout: timeout, login: login)
         context.logger.debug("restore: logged in with the template's key")
+        let result = try await session.run(GuestIdentityScript.overSSH, input: identityInput(identity))
+        try Self.check(result)
+        return session
+    }
+
+    /// The same through the guest agent: no SSH login. Returns a session that runs commands
+    /// through the agent and logs in over SSH (with the VM's own key) only for what needs it;
+    /// nil when the agent does not answer (the caller logs in with the template's key).
+    func giveIdentity(_ identity: VMIdentity, to vm: LaunchedVM, through agent: GuestAgentChannel) async throws -> (any GuestSession)? {
+        let context = self.context
+        let session = AgentSession(agent: agent, beforeSSH: identity.loginInBackground ? GuestIdentityScript.waitForLogin : nil) {
+            try await SSHWaiter(context: context).waitForSSH(vm, timeout: .seconds(60), announce: false)
+        }
+        let result: (status: Int32, output: String)
+        do {
+            result = try await session.runInAgent(GuestIdentityScript.agentCall(loginInBackground: identity.loginInBackground),
+                                                  input: identityInput(identity), timeout: .seconds(20))
+        } catch let error as GuestAgentError {
+            context.logger.info("restore: the guest agent did not answer (\(error)); using SSH")
+            return nil
+        }
+        try Self.check(result)
+        context.logger.debug("restore: identity given through the guest agent")
+        return session
+    }
+
+    /// The identity script's stdin (see GuestIdentityScript).
+    private func identityInput(_ identity: VMIdentity) -> Data {
         let now = Date().timeIntervalSince1970
         // Names are systemd credential names we chose (a safe alphabet); values travel base64.
         let credentials = identity.publicCredentials.filter { ConfinedFolder.isSafeName($0.name) && !$0.name.contains(" ") }
@@ -249,62 +342,14 @@ struct WarmStart: Sendable {
                       identity.hostPublicKeyLine, String(credentials.count)]
                      + credentials.map { "\($0.name) \($0.value.base64EncodedString())" }).joined(separator: "\n")
             + "\n" + identity.hostPrivateKey
-        let result = try await session.run(Self.identityScript, input: Data(input.utf8))
+        return Data(input.utf8)
+    }
+
+    private static func check(_ result: (status: Int32, output: String)) throws {
         guard result.status == 0 else {
             throw WarmStartError(reason: "the guest did not take its new identity (exit \(result.status)): \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        return session
     }
-
-    /// Runs as root in the guest. Line 1: hostname, 2: epoch seconds, 3: login user,
-    /// 4: authorized key, 5: host public key, 6: a count N, then N lines "credential base64";
-    /// the rest: the host private key. Shell builtins wherever they do: every program
-    /// started costs a noticeable time under emulation.
-    static let identityScript = """
-        set -eu
-        read -r name; read -r epoch; read -r user; read -r authorized; read -r hostpub; read -r count
-        credentials=""
-        i=0
-        while [ "$i" -lt "$count" ]; do read -r line; credentials="$credentials$line
-        "; i=$((i + 1)); done
-        date -u -s "@$epoch" >/dev/null 2>&1 || echo "warning: the guest clock was not set" >&2
-        printf '%s\\n' "$name" > /proc/sys/kernel/hostname
-        umask 077
-        # Often a link into the read-only credentials: replaced, not written through.
-        rm -f /etc/ssh/ssh_host_ed25519_key
-        while IFS= read -r line; do printf '%s\\n' "$line"; done > /etc/ssh/ssh_host_ed25519_key
-        umask 022
-        printf '%s\\n' "$hostpub" > /etc/ssh/ssh_host_ed25519_key.pub
-        umask 077
-        authorize() {
-          [ -d "$1/.ssh" ] || mkdir -p "$1/.ssh"
-          printf '%s\\n' "$authorized" > "$1/.ssh/authorized_keys"
-        }
-        authorize /root
-        if [ "$user" != root ]; then
-          home=$(getent passwd "$user" | cut -d: -f6)
-          [ -n "$home" ] || { echo "user $user does not exist" >&2; exit 1; }
-          authorize "$home"
-          chown "$user:" "$home/.ssh" "$home/.ssh/authorized_keys"
-        fi
-        if command -v restorecon >/dev/null 2>&1; then
-          restorecon -R /root/.ssh /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub ${home:+"$home/.ssh"} || true
-        fi
-        # The template's credentials, still in this boot's credentials, become this VM's own.
-        # In the background: remounting costs about half a second under emulation, and the
-        # command need not wait for it (sshd already uses the new key files above).
-        creds=/run/credentials/@system
-        if [ -f "$creds/\(SystemdCredentials.hostKeyName)" ]; then
-          (
-            mount -o remount,rw "$creds" || exit 0
-            cat /etc/ssh/ssh_host_ed25519_key > "$creds/\(SystemdCredentials.hostKeyName)" || true
-            printf '%s' "$credentials" | while read -r cname cvalue; do
-              [ -n "$cname" ] && [ -f "$creds/$cname" ] && printf '%s' "$cvalue" | base64 -d > "$creds/$cname" || true
-            done
-            mount -o remount,ro "$creds"
-          ) </dev/null >/dev/null 2>&1 &
-        fi
-        """
 
     static func copy(_ source: URL, to target: URL, mode: mode_t) throws {
         try? FileManager.default.removeItem(at: target)

@@ -134,9 +134,11 @@ package struct RunSequence: Sendable {
             vm = booted
         }
         return try await withVMRemoved(vm, always: true) {
-            await $0.disconnect()
-            guard let pending = vm.pendingWarmSave else { throw WarmStartError(reason: "this VM cannot be warm-started") }
-            guard await WarmStart(context: context).save(vm, pending) else {
+            guard let pending = vm.pendingWarmSave else {
+                await $0.disconnect()
+                throw WarmStartError(reason: "this VM cannot be warm-started")
+            }
+            guard await WarmStart(context: context).save(vm, pending, session: $0) else {
                 throw WarmStartError(reason: "the running state of \(image.name) was not saved (see the warning above)")
             }
             return pending.inputs.key
@@ -179,7 +181,9 @@ package struct RunSequence: Sendable {
     private func boot(_ request: RunRequest, ci: CIRun) async throws -> Int32 {
         ci.timer.begin("build")
         let image = try await prepareImage(request.target, config: request.config)
-        guard let vm = try await launch(image, request.vm).vm else { preconditionFailure("only cache warm saves without booting") }
+        var options = request.vm
+        options.agentOnlyAtFirst = options.removeOnExit && !request.background && !request.command.isEmpty
+        guard let vm = try await launch(image, options).vm else { preconditionFailure("only cache warm saves without booting") }
         let record = vm.record
         ci.attach(CIRun.AttachedVM(record: record, domain: vm.domain, store: context.vms, consoleLog: vm.consoleLog))
 
@@ -225,11 +229,11 @@ package struct RunSequence: Sendable {
         if let ready = vm.rootSession, vm.record.sshUser == "root" {
             first = ready
         } else {
+            await vm.rootSession?.disconnect()
             first = try await waiter.waitForSSH(vm, timeout: timeout)
         }
         guard let pending = vm.pendingWarmSave else { return first }
-        await first.disconnect()
-        await WarmStart(context: context).save(vm, pending)
+        await WarmStart(context: context).save(vm, pending, session: first)
         return try await waiter.waitForSSH(vm, timeout: timeout, announce: false)
     }
 
