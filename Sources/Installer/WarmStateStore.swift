@@ -218,7 +218,10 @@ public struct WarmStateStore: Sendable {
     /// Records that the state file open as `fd` matched its checksum.
     public func markVerified(_ files: Files, fd: Int32) {
         guard let fingerprint = Self.fingerprint(of: fd) else { return }
-        try? Data(fingerprint.utf8).write(to: files.verified, options: .atomic)
+        let partial = files.verified.path + ".\(getpid())"
+        guard FileManager.default.createFile(atPath: partial, contents: Data(fingerprint.utf8),
+                                             attributes: [.posixPermissions: 0o600]) else { return }
+        if rename(partial, files.verified.path) != 0 { unlink(partial) }
     }
 
     public static func checksum(of url: URL) throws -> (bytes: UInt64, sha256: String) {

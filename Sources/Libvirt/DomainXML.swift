@@ -37,6 +37,10 @@ public struct DomainSpec: Sendable, Equatable {
     public var incomingMigration = false
     /// Keep what the console log holds (a restored VM's log starts with its template's boot).
     public var appendConsoleLog = false
+    /// Folder of the guest agent's channel sockets (`agent.out`, `agent.err`); nil: no agent
+    /// channels. Our own short path: libvirt's default one, under the user's home for
+    /// qemu:///session, can pass the 107 bytes a socket path may have.
+    public var agentSocketFolder: String?
 
     public static let metadataNamespace = "https://podman-bootc.dev/xmlns/vm/1"
     public static let metadataPrefix = "podman-bootc"
@@ -155,10 +159,12 @@ extension DomainSpec {
         x += "    </serial>\n"
         x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n"
         x += "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n    </rng>\n"
-        // The warm-start agent's ports (libvirt picks the socket paths; see GuestAgentProtocol).
-        for port in [GuestAgentProtocol.outputPort, GuestAgentProtocol.errorPort] {
-            x += "    <channel type='unix'>\n      <source mode='bind'/>\n"
-            x += "      <target type='virtio' name='\(port)'/>\n    </channel>\n"
+        // The warm-start agent's ports (see GuestAgentProtocol).
+        if let agentSocketFolder {
+            for (port, file) in [(GuestAgentProtocol.outputPort, "agent.out"), (GuestAgentProtocol.errorPort, "agent.err")] {
+                x += "    <channel type='unix'>\n      <source mode='bind' path='\(e(agentSocketFolder))/\(file)'/>\n"
+                x += "      <target type='virtio' name='\(port)'/>\n    </channel>\n"
+            }
         }
         // No USB controller: nothing uses it, and probing it costs the guest boot time.
         x += "    <controller type='usb' model='none'/>\n"
@@ -211,6 +217,7 @@ extension DomainSpec {
         shape.cdrom = cdrom == nil ? nil : "/cdrom"
         shape.incomingMigration = false
         shape.appendConsoleLog = false
+        shape.agentSocketFolder = agentSocketFolder == nil ? nil : "/vm"
         return shape.render()
     }
 }

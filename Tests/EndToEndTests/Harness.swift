@@ -61,6 +61,13 @@ enum Harness {
         return Result(status: code(result.terminationStatus), stdout: result.standardOutput, stderr: result.standardError)
     }
 
+    /// podman-bootc with `input` on its stdin (a pipe).
+    static func podmanBootc(_ arguments: [String], input: String) async throws -> Result {
+        let result = try await Subprocess.run(.path(FilePath(binary)), arguments: Arguments(arguments), input: .string(input),
+                                              output: .string(limit: 16 << 20), error: .string(limit: 16 << 20))
+        return Result(status: code(result.terminationStatus), stdout: result.standardOutput, stderr: result.standardError)
+    }
+
     /// Starts podman-bootc with stderr going to a file, lets `body` watch that file and signal
     /// the process, and returns the exit status.
     static func podmanBootcInterrupted(_ arguments: [String], body: (_ stderr: () -> String, _ pid: pid_t) async throws -> Void) async throws -> Int32 {

@@ -36,6 +36,17 @@ extension EndToEnd {
         let listing = try await Harness.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "/bin/ls", root])
         #expect(listing.status != 0, "another user can list the state folder")
 
+        // The guest agent's sockets (root's commands in the guest): no other user connects.
+        let sockets = (FileManager.default.enumerator(atPath: root)?.compactMap { $0 as? String } ?? [])
+            .map { root + "/" + $0 }
+            .filter { (try? FileManager.default.attributesOfItem(atPath: $0)[.type] as? FileAttributeType) == .typeSocket }
+        #expect(sockets.contains { $0.hasSuffix("/agent.out") }, "the VM has agent sockets: \(sockets)")
+        for socket in sockets {
+            let connect = try await Harness.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                "/usr/bin/python3", "-c", "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])", socket])
+            #expect(connect.status != 0, "another user connected to \(socket)")
+        }
+
         let removed = try await Harness.podmanBootc(["rm", "-f", name])
         #expect(removed.status == 0, "stderr: \(removed.stderr)")
     }

@@ -122,6 +122,25 @@ extension EndToEnd {
         #expect(try await sha256(template.appendingPathComponent("state.qemu")) == stateBefore)
         #expect(try await sha256(template.appendingPathComponent("disk.qcow2")) == diskBefore)
 
+        // A --rm command runs through the guest agent the state holds (no SSH login): its two
+        // streams apart, its exit status, the VM's own hostname, a clock stepped to the host's.
+        let agentName = "e2e-warm-agent-\(suffix)"
+        let direct = try await Harness.podmanBootc(["run", "--rm", "--memory", Self.memory, "--name", agentName, "--log-level", "debug",
+                                                    Harness.demoImage, "--", "hostname; date +%s; echo to-stderr >&2; exit 3"],
+                                                   environment: progress)
+        #expect(direct.status == 3, "stderr: \(direct.stderr)")
+        let directLines = direct.stdout.split(separator: "\n").map(String.init)
+        #expect(directLines.first == agentName, "stdout: \(direct.stdout)")
+        #expect(abs((directLines.count > 1 ? Double(directLines[1]) ?? 0 : 0) - Date().timeIntervalSince1970) < 60)
+        #expect(direct.stderr.contains("to-stderr\n") && !direct.stdout.contains("to-stderr"))
+        #expect(direct.stderr.contains("identity given through the guest agent"), "stderr: \(direct.stderr)")
+        #expect(direct.stderr.contains("Restoring VM") && !direct.stderr.contains("SSH ready"), "no SSH login: \(direct.stderr)")
+        // Input from a pipe goes over SSH (the agent takes none); the login keys, written in the
+        // background, are awaited first.
+        let piped = try await Harness.podmanBootc(["run", "--rm", "--memory", Self.memory, Harness.demoImage, "--", "cat; hostname"],
+                                                  input: "through ssh\n")
+        #expect(piped.status == 0 && piped.stdout.hasPrefix("through ssh\n"), "stdout: \(piped.stdout) stderr: \(piped.stderr)")
+
         // Damage the saved state (same size, 4 KiB of noise in the middle): never restored,
         // the run boots cold, succeeds, and saves a good state again.
         let stateFile = template.appendingPathComponent("state.qemu")

@@ -8,7 +8,7 @@ import Testing
 
 @Suite struct DomainXMLTests {
     static func spec(_ architecture: Architecture, _ accelerator: Accelerator) -> DomainSpec {
-        DomainSpec(
+        var spec = DomainSpec(
             name: "podman-bootc-test-3f2a", architecture: architecture, accelerator: accelerator, cpus: 2, memoryMiB: 2048,
             kernel: "/var/lib/podman-bootc/cache/k/vmlinuz", initrd: "/var/lib/podman-bootc/cache/k/initrd.img",
             kernelArguments: ["root=/dev/vda1", "rw", "console=\(architecture.serialConsole)"],
@@ -19,6 +19,8 @@ import Testing
                 + (architecture == .x86_64 ? [] : [FirmwareCredentialFile(name: "tmpfiles.extra",
                                                                           file: "/var/lib/podman-bootc/vms/3f2a/credentials/tmpfiles.extra")]),
             metadata: [("id", "3f2a00000000"), ("image", "localhost/podman-bootc-test:debian")])
+        spec.agentSocketFolder = "/var/lib/podman-bootc/vms/3f2a"
+        return spec
     }
 
     @Test func x86TCG() throws {

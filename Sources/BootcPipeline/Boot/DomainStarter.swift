@@ -79,7 +79,7 @@ struct DomainStarter: Sendable {
 
     func spec(_ record: VMRecord, manifest: CacheManifest, credentials: CredentialDelivery) -> DomainSpec {
         let vms = context.vms
-        return DomainSpec(
+        var spec = DomainSpec(
             name: record.domainName, uuid: record.uuid, architecture: record.architecture, accelerator: record.accelerator,
             cpus: record.cpus, memoryMiB: record.memoryMiB,
             kernel: manifest.artifacts.kernel, initrd: manifest.artifacts.initrd,
@@ -95,5 +95,9 @@ struct DomainStarter: Sendable {
             metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),
                        ("ssh-port", String(record.sshPort)), ("ssh-user", record.sshUser),
                        ("created", ISO8601DateFormatter().string(from: record.created))])
+        // libvirt creates the sockets (and hands them to QEMU); a path must fit a socket address.
+        let agentFolder = vms.folder(record.id).path
+        if agentFolder.utf8.count + "/agent.out".utf8.count < 108 { spec.agentSocketFolder = agentFolder }
+        return spec
     }
 }
