@@ -173,7 +173,9 @@ extension Duration {
 
 enum GuestAgent {
     /// Run over the template's SSH session as root: stores the agent and starts it as a
-    /// transient service (it outlives the session and is gone once it exits). The agent runs
+    /// transient service (it outlives the session and is gone once it exits; what its requests
+    /// left running in the background, such as the credentials rewrite, finishes: only the
+    /// agent itself is stopped with the unit). The agent runs
     /// under root's login shell when that is a POSIX shell, so a command can run in a forked
     /// copy of the agent instead of a new shell process. Fixed text.
     static let startCommand = """
@@ -182,7 +184,8 @@ enum GuestAgent {
         login=$(getent passwd root | cut -d: -f7)
         [ -x "$login" ] || login=/bin/sh
         case "${login##*/}" in bash | dash | sh | ksh) shell=$login ;; *) shell=/bin/sh ;; esac
-        systemd-run --quiet --collect --unit=podman-bootc-agent "$shell" /run/podman-bootc-agent.sh "$shell" "$login"
+        systemd-run --quiet --collect --unit=podman-bootc-agent --property=KillMode=process \\
+          "$shell" /run/podman-bootc-agent.sh "$shell" "$login"
         """
 
     /// The agent; arguments: the shell running it, root's login shell, and a folder standing
