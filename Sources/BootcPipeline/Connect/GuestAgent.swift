@@ -29,7 +29,7 @@ final class GuestAgentChannel: @unchecked Sendable {
 
     deinit { close() }
 
-    /// Connects to the agent ports of a started domain (libvirt chose the socket paths).
+    /// Connects to the agent ports of a started domain (the socket paths as its live XML says).
     static func connect(to domain: any VirtualMachineDomain) async throws -> GuestAgentChannel {
         let xml = try await domain.xmlDescription()
         guard let outputPath = socketPath(for: GuestAgentProtocol.outputPort, inLiveXML: xml),
@@ -45,7 +45,7 @@ final class GuestAgentChannel: @unchecked Sendable {
         }
     }
 
-    /// The host socket libvirt bound for the virtio channel named `name`.
+    /// The host socket bound for the virtio channel named `name`.
     static func socketPath(for name: String, inLiveXML xml: String) -> String? {
         // <channel type='unix'><source mode='bind' path='...'/><target type='virtio' name='NAME' .../>
         var rest = Substring(xml)
