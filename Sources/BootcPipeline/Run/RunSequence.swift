@@ -182,7 +182,9 @@ package struct RunSequence: Sendable {
         ci.timer.begin("build")
         let image = try await prepareImage(request.target, config: request.config)
         var options = request.vm
-        options.agentOnlyAtFirst = options.removeOnExit && !request.background && !request.command.isEmpty
+        // Only root's commands go to the agent: a `-u USER` command logs in over SSH at once,
+        // so that user's keys must be in place before the restore returns.
+        options.agentOnlyAtFirst = options.removeOnExit && !request.background && !request.command.isEmpty && options.user == .root
         guard let vm = try await launch(image, options).vm else { preconditionFailure("only cache warm saves without booting") }
         let record = vm.record
         ci.attach(CIRun.AttachedVM(record: record, domain: vm.domain, store: context.vms, consoleLog: vm.consoleLog))
