@@ -67,12 +67,26 @@ else
   pgrep -u 0 -x virtlogd >/dev/null || virtlogd -d
   # libvirtd's QEMU processes are orphans; here PID 1 may reap them late (measured: ~1.7 s
   # on these machines), and libvirtd waits for that after every VM stop, blocking its other
-  # calls meanwhile. Under tini as subreaper they are reaped at once.
-  pgrep -u 0 -x libvirtd >/dev/null || setsid tini -s -- libvirtd </dev/null >/dev/null 2>&1 &
+  # calls meanwhile. Under tini as subreaper they are reaped at once. `setsid -f` detaches it
+  # fully: no shell of ours stays behind holding the caller's output open.
+  if ! pgrep -u 0 -x libvirtd >/dev/null; then
+    if command -v tini >/dev/null; then
+      setsid -f tini -s -- libvirtd </dev/null >/dev/null 2>&1
+    else
+      libvirtd -d
+    fi
+  fi
 fi
-for _ in $(seq 1 50); do
-  [ -S /run/libvirt/libvirt-sock ] || [ -S /var/run/libvirt/libvirt-sock ] && break
-  sleep 0.1
+# libvirtd listens before its drivers are loaded (and a dead daemon leaves its socket behind):
+# wait until it answers, not until the socket exists.
+ready=false
+for _ in $(seq 1 150); do
+  if virsh -c qemu:///system version >/dev/null 2>&1; then ready=true; break; fi
+  sleep 0.2
 done
-virsh -c qemu:///system version >/dev/null 2>&1 || { echo "setup: libvirtd does not answer on qemu:///system" >&2; exit 1; }
+if [ "$ready" != true ]; then
+  echo "setup: libvirtd does not answer on qemu:///system after 30 s" >&2
+  virsh -c qemu:///system version >&2 || true
+  exit 1
+fi
 echo "setup: ready (podman $(podman version --format '{{.Client.Version}}'), libvirt $(virsh -c qemu:///system version --daemon | awk '/daemon/ {print $NF}'))" >&2
