@@ -48,6 +48,10 @@ let package = Package(
             name: "Layers",
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
+        .target(
+            name: "Export",
+            dependencies: ["BootcCore", "Host", "Podman", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
         .target(name: "Libvirt", dependencies: ["BootcCore", "CLibvirt"], swiftSettings: swiftSettings),
         .target(
             name: "SSH",
@@ -57,7 +61,7 @@ let package = Package(
         .target(
             name: "BootcPipeline",
             dependencies: [
-                "BootcCore", "Host", "Podman", "Installer", "Invariance", "Layers", "Libvirt", "SSH",
+                "BootcCore", "Host", "Podman", "Installer", "Invariance", "Layers", "Libvirt", "SSH", "Export",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -84,6 +88,7 @@ let package = Package(
         .testTarget(name: "InstallerTests", dependencies: ["Installer", "Host", "Podman", "BootcCore", "GoldenFiles", .product(name: "Logging", package: "swift-log")], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "GoldenFiles"], exclude: ["Golden", "Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "GoldenFiles"], swiftSettings: swiftSettings),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "BootcCore", "Host", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(

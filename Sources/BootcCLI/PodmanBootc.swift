@@ -12,7 +12,7 @@ public struct PodmanBootc: AsyncParsableCommand {
         version: ToolVersion.current,
         subcommands: [RunCommand.self, ListCommand.self, SSHCommand.self, StopCommand.self, StartCommand.self,
                       RmCommand.self, DevCommand.self, InspectCommand.self, LogsCommand.self, ConsoleCommand.self, ImagesCommand.self, CacheCommand.self, InvarianceCommand.self, LayersCommand.self,
-                      ImageTreeCommand.self])
+                      ImageTreeCommand.self, ExportCommand.self])
 
     public init() {}
 

@@ -1,0 +1,352 @@
+// `podman-bootc export`: the cached disk `run` would boot, made bootable where it goes and
+// written as a raw or qcow2 file, a KubeVirt containerDisk image, or a KubeVirt VM manifest,
+// with a portable identity (cloud-init NoCloud) when asked. No second install: the disk
+// comes from the same cache, built and installed first when needed, exactly as `run` would.
+
+import BootcCore
+import Export
+import Foundation
+import Host
+import Installer
+import Podman
+import SSH
+
+package enum ExportFormat: String, CaseIterable, Sendable {
+    case raw, qcow2, containerdisk, kubevirt
+}
+
+package struct ExportRequest: Sendable {
+    package var target: String
+    package var config: String?
+    package var format: ExportFormat
+    /// The disk file (raw, qcow2) or the manifest folder (kubevirt).
+    package var output: String?
+    /// The containerDisk image's reference (containerdisk, kubevirt).
+    package var tag: String?
+    /// Where to write the cloud-init identity (raw, qcow2, containerdisk; kubevirt uses `output`).
+    package var identity: String?
+    package var name: String?
+    package var user: GuestUser
+    package var disk: DiskChoices
+    package var cpus: Int
+    package var memoryMiB: Int
+
+    package init(target: String, config: String?, format: ExportFormat, output: String?, tag: String?, identity: String?,
+                 name: String?, user: GuestUser, disk: DiskChoices, cpus: Int, memoryMiB: Int) {
+        self.target = target
+        self.config = config
+        self.format = format
+        self.output = output
+        self.tag = tag
+        self.identity = identity
+        self.name = name
+        self.user = user
+        self.disk = disk
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+    }
+}
+
+package enum ExportUsageError: ToolError, Equatable {
+    case invalidName(String)
+    case invalidTag(String)
+    case optionNotForFormat(option: String, format: String)
+    case identityFolderNotEmpty(String)
+
+    package var exitCode: Int32 { ExitStatus.usage }
+
+    package var description: String {
+        switch self {
+        case .invalidName(let name):
+            return "--name \(name.debugDescription) is not usable as a hostname and Kubernetes name: use 1-52 lower-case letters, digits and '-', not starting or ending with '-'"
+        case .invalidTag(let tag):
+            return "-t \(tag.debugDescription) is not a valid image reference, e.g. localhost/my-disk:latest or quay.io/me/my-disk:1"
+        case .optionNotForFormat(let option, let format):
+            return "\(option) does not apply to --format \(format); see `podman-bootc export --help`"
+        case .identityFolderNotEmpty(let path):
+            return "\(path) exists and is not empty; give a new folder for the identity (export never overwrites keys)"
+        }
+    }
+}
+
+/// What an export wrote, for the user.
+package struct ExportResult: Sendable {
+    package var name: String
+    package var cacheKey: String
+    package var disk: String?
+    package var image: String?
+    package var identityFolder: String?
+    package var manifests: [String] = []
+    package var bootloader: String
+}
+
+package struct ExportSequence: Sendable {
+    package let context: PipelineContext
+
+    package init(context: PipelineContext) { self.context = context }
+
+    package func export(_ request: ExportRequest) async throws -> ExportResult {
+        let plan = try Plan(request)
+        try context.locations.prepare()
+        let image = try await RunSequence(context: context).prepareImage(request.target, config: request.config)
+        let name = plan.name ?? Self.defaultName(for: image)
+        let stage = DiskStage(context: context)
+        let install = try await stage.request(for: image, choices: request.disk)
+        context.stages?.begin("install")
+        let manifest = try await stage.install(install, choices: request.disk)
+        let architecture = install.architecture
+
+        let scratch = try Scratch(root: context.locations.root)
+        return try await InterruptCleanup.shared.guarding({ scratch.remove() }) {
+            defer { scratch.remove() }
+            var result = ExportResult(name: name, cacheKey: manifest.key,
+                                      bootloader: manifest.artifacts.method == .directKernel
+                                          ? "systemd-boot added on a new EFI system partition (the direct installer's disk boots by direct kernel boot and has none)"
+                                          : "the image's own, installed by bootc")
+            context.progress.stage("Making \(name)'s disk bootable")
+            let raw = scratch.folder.appendingPathComponent("disk.raw")
+            try await BootableDiskWriter(runner: context.runner).writeRaw(
+                from: manifest.artifacts, architecture: architecture, title: "\(name) (\(image.name))", to: raw, scratch: scratch.folder)
+            var disk = raw
+            if request.format != .raw {
+                context.progress.stage("Converting to qcow2")
+                disk = scratch.folder.appendingPathComponent("\(name).qcow2")
+                try await context.runner.check(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw.path, disk.path])
+                try? FileManager.default.removeItem(at: raw)
+            }
+
+            var identity: CloudInitIdentity?
+            var madeFolder: URL?
+            if let folder = plan.identityFolder {
+                madeFolder = FileManager.default.fileExists(atPath: folder.path) ? nil : folder
+                do {
+                    identity = try await writeIdentity(name: name, user: request.user, into: folder, scratch: scratch.folder)
+                } catch {
+                    Self.removeIdentity(folder, madeHere: madeFolder != nil)
+                    throw error
+                }
+                result.identityFolder = folder.path
+            }
+            // An export that fails after this point leaves no keys for a disk that was never written.
+            do {
+                try await finish(request, plan: plan, name: name, image: image, manifest: manifest, architecture: architecture,
+                                 disk: disk, identity: identity, scratch: scratch, result: &result)
+            } catch {
+                if let folder = plan.identityFolder { Self.removeIdentity(folder, madeHere: madeFolder != nil) }
+                throw error
+            }
+            return result
+        }
+    }
+
+    private func finish(_ request: ExportRequest, plan: Plan, name: String, image: ImageToInstall, manifest: CacheManifest,
+                        architecture: Architecture, disk: URL, identity: CloudInitIdentity?, scratch: Scratch,
+                        result: inout ExportResult) async throws {
+            switch request.format {
+            case .raw, .qcow2:
+                let output = plan.diskOutput ?? URL(fileURLWithPath: "\(name).\(request.format.rawValue)")
+                try await Self.publish(disk, at: output, runner: context.runner)
+                result.disk = output.path
+            case .containerdisk, .kubevirt:
+                let tag = plan.tag ?? "localhost/\(name)-containerdisk:latest"
+                context.progress.stage("Importing the containerDisk \(tag)")
+                let layer = scratch.folder.appendingPathComponent("layer")
+                try FileManager.default.createDirectory(at: layer, withIntermediateDirectories: false)
+                _ = try await ContainerDiskImage(runner: context.runner, podman: context.podman).build(
+                    qcow2: disk, diskName: "\(name).qcow2", reference: tag,
+                    labels: [ContainerDiskImage.cacheKeyLabel: manifest.key, ContainerDiskImage.sourceImageLabel: image.name],
+                    architecture: architecture, stage: layer)
+                result.image = tag
+                if request.format == .kubevirt, let identity, let folder = plan.identityFolder {
+                    result.manifests = try writeManifests(name: name, tag: tag, identity: identity, request: request,
+                                                          cacheKey: manifest.key, source: image.name, into: folder)
+                }
+            }
+    }
+
+    /// Removes what this export wrote into an identity folder (the folder too if it made it).
+    static func removeIdentity(_ folder: URL, madeHere: Bool) {
+        if madeHere {
+            try? FileManager.default.removeItem(at: folder)
+        } else {
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+                try? FileManager.default.removeItem(at: folder.appendingPathComponent(file))
+            }
+        }
+    }
+
+    // MARK: Parts
+
+    /// The options checked and the output paths fixed before anything is built or installed.
+    struct Plan {
+        var name: String?
+        var diskOutput: URL?
+        var tag: String?
+        var identityFolder: URL?
+
+        init(_ request: ExportRequest) throws {
+            if let name = request.name, !KubeVirtManifest.isValidName(name) { throw ExportUsageError.invalidName(name) }
+            name = request.name
+            if let tag = request.tag {
+                guard request.format == .containerdisk || request.format == .kubevirt else {
+                    throw ExportUsageError.optionNotForFormat(option: "-t", format: request.format.rawValue)
+                }
+                guard ImageReference.isValid(tag), !tag.allSatisfy(\.isHexDigit) else { throw ExportUsageError.invalidTag(tag) }
+                self.tag = tag
+            }
+            switch request.format {
+            case .raw, .qcow2:
+                if let output = request.output { diskOutput = try Self.newFile(output) }
+                if let identity = request.identity { identityFolder = try Self.newFolder(identity) }
+            case .containerdisk:
+                if request.output != nil { throw ExportUsageError.optionNotForFormat(option: "-o", format: "containerdisk (use -t)") }
+                if let identity = request.identity { identityFolder = try Self.newFolder(identity) }
+            case .kubevirt:
+                if request.identity != nil { throw ExportUsageError.optionNotForFormat(option: "--identity", format: "kubevirt (the identity goes into -o)") }
+                identityFolder = try Self.newFolder(request.output ?? "\(request.name ?? "podman-bootc")-kubevirt")
+            }
+        }
+
+        static func newFile(_ path: String) throws -> URL {
+            let url = URL(fileURLWithPath: path)
+            var info = stat()
+            if lstat(url.path, &info) == 0 { throw ExportError.outputExists(url.path) }
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.deletingLastPathComponent().path, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ExportError.outputFolderMissing(url.path)
+            }
+            return url
+        }
+
+        /// A folder that does not exist yet (made later, private) or an empty one.
+        static func newFolder(_ path: String) throws -> URL {
+            let url = URL(fileURLWithPath: path)
+            var info = stat()
+            if lstat(url.path, &info) == 0 {
+                guard (info.st_mode & S_IFMT) == S_IFDIR, (try? FileManager.default.contentsOfDirectory(atPath: url.path))?.isEmpty == true else {
+                    throw ExportUsageError.identityFolderNotEmpty(url.path)
+                }
+            } else {
+                _ = try newFile(path)
+            }
+            return url
+        }
+    }
+
+    /// A hostname from the image's name: `quay.io/fedora/fedora-bootc:42` gives `fedora-bootc`.
+    static func defaultName(for image: ImageToInstall) -> String {
+        let base: String
+        switch image {
+        case .reference(let reference):
+            let path = reference.split(separator: "@").first.map(String.init) ?? reference
+            let last = path.split(separator: "/").last.map(String.init) ?? path
+            base = last.split(separator: ":").first.map(String.init) ?? last
+        case .rootFilesystem(let folder):
+            base = folder.lastPathComponent
+        }
+        var name = String(base.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) ? $0 : "-" })
+        name = String(name.prefix(52)).trimmingCharacters(in: CharacterSet(charactersIn: "-"))
+        return KubeVirtManifest.isValidName(name) ? name : "podman-bootc"
+    }
+
+    /// Keys, known_hosts, user-data, meta-data and the NoCloud seed ISO, in a private folder.
+    private func writeIdentity(name: String, user: GuestUser, into folder: URL, scratch: URL) async throws -> CloudInitIdentity {
+        if !FileManager.default.fileExists(atPath: folder.path) {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        }
+        chmod(folder.path, StateAccess.privateFolder)
+        let key = SSHKeyPair()
+        try key.write(privateKeyTo: folder.appendingPathComponent("id_ed25519"), comment: "podman-bootc-\(name)")
+        let hostKey = SSHKeyPair()
+        let identity = CloudInitIdentity(
+            hostname: name, user: user, authorizedKeyLine: key.authorizedKeyLine(comment: "podman-bootc-\(name)"),
+            hostPrivateKey: hostKey.openSSHPrivateKey(comment: "podman-bootc-host-\(name)"),
+            hostPublicKeyLine: hostKey.authorizedKeyLine(comment: "podman-bootc-host-\(name)"))
+        let seedInput = scratch.appendingPathComponent("cidata")
+        try FileManager.default.createDirectory(at: seedInput, withIntermediateDirectories: false)
+        let files = [("user-data", try identity.userData()),
+                     ("meta-data", try identity.metaData(instanceID: "podman-bootc-\(name)-\(UUID().uuidString.lowercased())"))]
+        for (file, text) in files {
+            try Self.writePrivate(text, to: seedInput.appendingPathComponent(file))
+            try Self.writePrivate(text, to: folder.appendingPathComponent(file))
+        }
+        try Self.writePrivate(identity.knownHostsLine, to: folder.appendingPathComponent("known_hosts"))
+        let iso = try await CloudInitSeed(runner: context.runner, folder: scratch.appendingPathComponent("seeds")).iso(for: seedInput)
+        try FileManager.default.copyItem(at: iso, to: folder.appendingPathComponent("cidata.iso"))
+        chmod(folder.appendingPathComponent("cidata.iso").path, StateAccess.privateFile)
+        return identity
+    }
+
+    private func writeManifests(name: String, tag: String, identity: CloudInitIdentity, request: ExportRequest,
+                                cacheKey: String, source: String, into folder: URL) throws -> [String] {
+        let manifest = KubeVirtManifest(
+            name: name, containerDisk: tag, userData: try identity.userData(), memoryMiB: request.memoryMiB, cpus: request.cpus,
+            annotations: ["podman-bootc/cache-key": cacheKey, "podman-bootc/source-image": source])
+        let vm = folder.appendingPathComponent("\(name).vm.yaml")
+        let secret = folder.appendingPathComponent("\(name).cloud-init-secret.yaml")
+        try Self.writePrivate(try manifest.virtualMachineYAML(), to: vm)
+        try Self.writePrivate(try manifest.secretYAML(), to: secret)
+        return [secret.path, vm.path]
+    }
+
+    static func writePrivate(_ text: String, to url: URL) throws {
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, StateAccess.privateFile)
+        guard fd >= 0 else { throw CocoaError(.fileWriteFileExists, userInfo: [NSFilePathErrorKey: url.path]) }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        try handle.write(contentsOf: Data(text.utf8))
+    }
+
+    /// Moves the finished disk to `output` without ever leaving a partial file under that
+    /// name: a rename within one filesystem, else a sparse copy to a hidden name first.
+    static func publish(_ disk: URL, at output: URL, runner: any ProcessRunner) async throws {
+        if link(disk.path, output.path) == 0 { return }
+        guard errno == EXDEV || errno == EPERM || errno == ENOTSUP else {
+            if errno == EEXIST { throw ExportError.outputExists(output.path) }
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: output.path])
+        }
+        let partial = output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).partial-\(getpid())")
+        do {
+            try await runner.check(["cp", "--sparse=always", disk.path, partial.path])
+            guard link(partial.path, output.path) == 0 else {
+                throw errno == EEXIST ? ExportError.outputExists(output.path) as any Error
+                    : CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: output.path])
+            }
+            unlink(partial.path)
+        } catch {
+            unlink(partial.path)
+            throw error
+        }
+    }
+}
+
+/// A private working folder under the state root, removed when the export ends; one left by
+/// a killed export is removed by the next (its lock is no longer held).
+struct Scratch: Sendable {
+    let folder: URL
+    private let lock: FileLock
+
+    init(root: URL) throws {
+        let parent = root.appendingPathComponent("export")
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        chmod(parent.path, StateAccess.privateFolder)
+        Self.removeAbandoned(in: parent)
+        folder = parent.appendingPathComponent(UUID().uuidString.lowercased())
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        chmod(folder.path, StateAccess.privateFolder)
+        lock = try FileLock(path: parent.appendingPathComponent("\(folder.lastPathComponent).lock").path)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: folder)
+        try? FileManager.default.removeItem(at: URL(fileURLWithPath: folder.path + ".lock"))
+    }
+
+    private static func removeAbandoned(in parent: URL) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where !entry.hasSuffix(".lock") {
+            let lockFile = parent.appendingPathComponent("\(entry).lock")
+            guard (try? FileLock.ifAvailable(path: lockFile.path)) != nil else { continue }
+            try? FileManager.default.removeItem(at: parent.appendingPathComponent(entry))
+            try? FileManager.default.removeItem(at: lockFile)
+        }
+    }
+}
