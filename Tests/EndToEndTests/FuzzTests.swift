@@ -127,6 +127,19 @@ extension EndToEnd {
         try await check(["run", "--dry-run", "UPPER/Case:x"], allowed: [64])
         try await check(["run", "--dry-run", "localhost/podman-bootc-fuzz-missing:x"], allowed: [127])
         try await check(["run", "--name", "bad/name", "localhost/podman-bootc-fuzz-missing:x"], allowed: [64])
+
+        // export checks its options before it looks for the image: a bad value is 64, a good
+        // one reaches the missing image (127); nothing is written either way.
+        let exportValued = ["--format", "-o", "-t", "--identity", "--name", "-u", "--cpus", "--memory"]
+        for _ in 0..<40 {
+            let option = exportValued.randomElement(using: &generator)!
+            let value = mutate(Self.words.randomElement(using: &generator)!, &generator)
+            let format = ["raw", "qcow2", "containerdisk", "kubevirt"].randomElement(using: &generator)!
+            try await check(["export", "--format", format, option, value, "localhost/podman-bootc-fuzz-missing:x"], allowed: [64, 127])
+        }
+        try await check(["export", "--format", "qcow2", "-o", "/", image], allowed: [64])
+        try await check(["export", "--format", "kubevirt", "--name", "Bad_Name", image], allowed: [64])
+        try await check(["export", "--format", "raw", "-t", "localhost/x:1", image], allowed: [64])
     }
 
     @Test func fuzzedProjectFilesEndCleanly() async throws {
