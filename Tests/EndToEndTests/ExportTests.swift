@@ -1,6 +1,7 @@
 // `export`: a qcow2 from the demo image, and a KubeVirt containerDisk from the demo image with
 // cloud-init, whose disk, taken out of the image, boots under plain QEMU with UEFI firmware and
 // the exported NoCloud seed, and answers OpenSSH with the exported key and pinned host key.
+// And `run --identity cloud-init`, the same identity path on our own host.
 
 import Foundation
 import Testing
@@ -128,6 +129,19 @@ extension EndToEnd {
         try "e2e-export ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n".write(to: other, atomically: true, encoding: .utf8)
         let refused = try await Harness.run("/usr/bin/ssh", ssh.map { $0 == "UserKnownHostsFile=\(identity.path)/known_hosts" ? "UserKnownHostsFile=\(other.path)" : $0 } + ["true"])
         #expect(refused.status == 255 && refused.stderr.contains("HOST IDENTIFICATION HAS CHANGED"), "\(refused.stderr)")
+    }
+
+    /// The portable identity on our own host: no credentials reach the guest, cloud-init sets
+    /// the hostname and writes the keys, and the pinned host key lets us in.
+    @Test func runWithTheCloudInitIdentity() async throws {
+        try await buildCloudInitImage()
+        let result = try await Harness.podmanBootc(["run", "--rm", "--identity", "cloud-init", "--name", "e2e-ci-identity", cloudInitImage, "--",
+                                                    "hostname; ls /run/credentials/@system 2>/dev/null | wc -l"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout == "e2e-ci-identity\n0\n", "stdout: \(result.stdout)")
+        let both = try await Harness.podmanBootc(["run", "--rm", "--identity", "cloud-init", "--cloudinit", Harness.repository.appendingPathComponent("cloud-init").path,
+                                                  cloudInitImage, "--", "true"])
+        #expect(both.status == 64, "stderr: \(both.stderr)")
     }
 
     @Test func kubevirtWritesTheManifestsAndTheContainerDisk() async throws {

@@ -69,6 +69,9 @@ struct RunCommand: PipelineCommand {
             transform: ArgumentValue.file)
     var cloudInit: URL?
 
+    @Option(help: ArgumentHelp("How the VM gets its login key, host key and hostname: credentials (systemd credentials; default) or cloud-init (a NoCloud seed, as an exported disk gets them elsewhere; the image must run cloud-init; no warm start).", valueName: "how"))
+    var identity: IdentityDelivery = .credentials
+
     @Option(help: "Deadline for the whole run, e.g. 10m: then the VM is destroyed and the exit status is 124.",
             transform: ArgumentValue.duration(example: "90s, 10m"))
     var timeout: Duration?
@@ -98,6 +101,9 @@ struct RunCommand: PipelineCommand {
         if rm && background { throw ValidationError("--rm and --background exclude each other: a background VM must outlive the command") }
         if background && !command.isEmpty { throw ValidationError("--background starts the VM without running a command; drop the command or -B") }
         if !artifact.isEmpty && command.isEmpty { throw ValidationError("--artifact needs a command: artifacts are copied after it ends") }
+        if identity == .cloudInit && cloudInit != nil {
+            throw ValidationError("--identity cloud-init writes its own seed and cannot be combined with --cloudinit DIR; put the identity into DIR's user-data or drop one of them")
+        }
     }
 
     func liveContext() -> PipelineContext { global.context(quiet: quiet) }
@@ -109,6 +115,7 @@ struct RunCommand: PipelineCommand {
         vm.forwards = publish
         vm.transientDisk = transient
         vm.cloudInit = cloudInit
+        vm.identity = identity
         vm.warmStart = cold ? .off : .auto
         return RunRequest(
             target: image, config: config, vm: vm, background: background, command: command,
@@ -127,3 +134,5 @@ struct RunCommand: PipelineCommand {
         if status != 0 { throw ExitCode(status) }
     }
 }
+
+extension IdentityDelivery: ExpressibleByArgument {}

@@ -2,6 +2,7 @@
 // started domain, restored from a warm state when one is usable, else booted cold.
 
 import BootcCore
+import Export
 import Foundation
 import Host
 import Installer
@@ -34,20 +35,24 @@ struct VMLauncher: Sendable {
         record.libvirtURI = connection.uri
         record.forwards = options.forwards.isEmpty ? nil : options.forwards
         record.transientDisk = options.transientDisk ? true : nil
-        record.cloudInitSeed = seed == nil ? nil : true
+        let identityBySeed = options.identity == .cloudInit
+        record.cloudInitSeed = seed == nil && !identityBySeed ? nil : true
         try vms.create(record)
         do {
             // Each VM has its own copy: libvirt relabels the files a running domain uses.
             if let seed { try FileManager.default.copyItem(at: seed, to: vms.cloudInitSeed(id)) }
             var identity = try makeIdentity(for: record, user: options.user)
             identity.restore.loginInBackground = options.agentOnlyAtFirst
+            if identityBySeed {
+                try await writeIdentitySeed(identity.restore, for: record)
+            }
             let domains = DomainStarter(context: context, connection: connection)
-            let credentials = try domains.deliver(identity.credentials, for: record)
+            let credentials = try domains.deliver(identityBySeed ? [] : identity.credentials, for: record)
             let coldSpec = { (record: VMRecord) in domains.spec(record, manifest: manifest, credentials: credentials) }
 
             // Warm start: not with a cloud-init seed (its first boot is what the user asked for).
             var pendingSave: PendingWarmSave?
-            if options.warmStart != .off && seed == nil {
+            if options.warmStart != .off && seed == nil && !identityBySeed {
                 let warm = WarmStart(context: context)
                 let spec = coldSpec(record)
                 let inputs = try await warm.inputs(for: record, diskKey: manifest.key, user: options.user,
@@ -101,6 +106,23 @@ struct VMLauncher: Sendable {
             hostPrivateKey: identity.hostPrivateKey, hostPublicKeyLine: identity.hostPublicKeyLine)
         identity.publicCredentials = sshAccess.filter { !$0.isSecret }
         return (sshAccess, identity)
+    }
+
+    /// The VM's identity as a NoCloud seed in its folder (it holds the host private key, so
+    /// it is made here, privately, and never cached).
+    private func writeIdentitySeed(_ identity: VMIdentity, for record: VMRecord) async throws {
+        let vms = context.vms
+        let seedInput = vms.folder(record.id).appendingPathComponent("cidata")
+        defer { try? FileManager.default.removeItem(at: seedInput) }
+        try FileManager.default.createDirectory(at: seedInput, withIntermediateDirectories: false)
+        let portable = CloudInitIdentity(hostname: record.name, user: identity.user, authorizedKeyLine: identity.authorizedKeyLine,
+                                         hostPrivateKey: identity.hostPrivateKey, hostPublicKeyLine: identity.hostPublicKeyLine)
+        try ExportSequence.writePrivate(try portable.userData(), to: seedInput.appendingPathComponent("user-data"))
+        try ExportSequence.writePrivate(try portable.metaData(instanceID: "podman-bootc-\(record.id)"), to: seedInput.appendingPathComponent("meta-data"))
+        let made = seedInput.appendingPathComponent("seeds")
+        defer { try? FileManager.default.removeItem(at: made) }
+        let iso = try await CloudInitSeed(runner: context.runner, folder: made).iso(for: seedInput)
+        try FileManager.default.moveItem(at: iso, to: vms.cloudInitSeed(record.id))
     }
 
     /// Folders of `--rm` VMs whose process was killed: libvirt already destroyed their

@@ -18,6 +18,8 @@ package struct VMOptions: Sendable {
     package var user: GuestUser = .root
     /// A folder with cloud-init user-data (meta-data, network-config): a NoCloud seed CD-ROM.
     package var cloudInit: URL?
+    /// How the VM gets its login key, host key and hostname.
+    package var identity: IdentityDelivery = .credentials
     package var removeOnExit: Bool
     package var libvirtURI: String?
     package var sshTimeout: Duration
@@ -44,6 +46,14 @@ package struct VMOptions: Sendable {
         self.sshTimeout = sshTimeout
         self.warmStart = warmStart
     }
+}
+
+package enum IdentityDelivery: String, Sendable, CaseIterable {
+    /// systemd credentials through SMBIOS (x86_64) or fw_cfg: no guest software needed.
+    case credentials
+    /// A cloud-init NoCloud seed, as an exported disk gets it elsewhere (the image must run
+    /// cloud-init): tests the portable path on this host.
+    case cloudInit = "cloud-init"
 }
 
 package enum WarmMode: Sendable {
