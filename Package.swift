@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BootcPipelineTests",
-            dependencies: ["BootcPipeline", "PipelineFakes", "BootcCore", "Host", "Installer", "Podman"],
+            dependencies: ["BootcPipeline", "PipelineFakes", "BootcCore", "Host", "Installer", "Podman", "Export"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BootcCLITests",

@@ -89,7 +89,7 @@ package struct ExportSequence: Sendable {
         let plan = try Plan(request)
         try context.locations.prepare()
         let image = try await RunSequence(context: context).prepareImage(request.target, config: request.config)
-        let name = plan.name ?? Self.defaultName(for: image)
+        let name = plan.name
         let stage = DiskStage(context: context)
         let install = try await stage.request(for: image, choices: request.disk)
         context.stages?.begin("install")
@@ -142,26 +142,26 @@ package struct ExportSequence: Sendable {
     private func finish(_ request: ExportRequest, plan: Plan, name: String, image: ImageToInstall, manifest: CacheManifest,
                         architecture: Architecture, disk: URL, identity: CloudInitIdentity?, scratch: Scratch,
                         result: inout ExportResult) async throws {
-            switch request.format {
-            case .raw, .qcow2:
-                let output = plan.diskOutput ?? URL(fileURLWithPath: "\(name).\(request.format.rawValue)")
-                try await Self.publish(disk, at: output, runner: context.runner)
-                result.disk = output.path
-            case .containerdisk, .kubevirt:
-                let tag = plan.tag ?? "localhost/\(name)-containerdisk:latest"
-                context.progress.stage("Importing the containerDisk \(tag)")
-                let layer = scratch.folder.appendingPathComponent("layer")
-                try FileManager.default.createDirectory(at: layer, withIntermediateDirectories: false)
-                _ = try await ContainerDiskImage(runner: context.runner, podman: context.podman).build(
-                    qcow2: disk, diskName: "\(name).qcow2", reference: tag,
-                    labels: [ContainerDiskImage.cacheKeyLabel: manifest.key, ContainerDiskImage.sourceImageLabel: image.name],
-                    architecture: architecture, stage: layer)
-                result.image = tag
-                if request.format == .kubevirt, let identity, let folder = plan.identityFolder {
-                    result.manifests = try writeManifests(name: name, tag: tag, identity: identity, request: request,
-                                                          cacheKey: manifest.key, source: image.name, into: folder)
-                }
+        switch request.format {
+        case .raw, .qcow2:
+            let output = plan.diskOutput ?? URL(fileURLWithPath: "\(name).\(request.format.rawValue)")  // set for raw and qcow2
+            try await Self.publish(disk, at: output, runner: context.runner)
+            result.disk = output.path
+        case .containerdisk, .kubevirt:
+            let tag = plan.tag ?? "localhost/\(name)-containerdisk:latest"
+            context.progress.stage("Importing the containerDisk \(tag)")
+            let layer = scratch.folder.appendingPathComponent("layer")
+            try FileManager.default.createDirectory(at: layer, withIntermediateDirectories: false)
+            _ = try await ContainerDiskImage(runner: context.runner, podman: context.podman).build(
+                qcow2: disk, diskName: "\(name).qcow2", reference: tag,
+                labels: [ContainerDiskImage.cacheKeyLabel: manifest.key, ContainerDiskImage.sourceImageLabel: image.name],
+                architecture: architecture, stage: layer)
+            result.image = tag
+            if request.format == .kubevirt, let identity, let folder = plan.identityFolder {
+                result.manifests = try writeManifests(name: name, tag: tag, identity: identity, request: request,
+                                                      cacheKey: manifest.key, source: image.name, into: folder)
             }
+        }
     }
 
     /// Removes what this export wrote into an identity folder (the folder too if it made it).
@@ -179,14 +179,14 @@ package struct ExportSequence: Sendable {
 
     /// The options checked and the output paths fixed before anything is built or installed.
     struct Plan {
-        var name: String?
+        var name: String
         var diskOutput: URL?
         var tag: String?
         var identityFolder: URL?
 
         init(_ request: ExportRequest) throws {
             if let name = request.name, !KubeVirtManifest.isValidName(name) { throw ExportUsageError.invalidName(name) }
-            name = request.name
+            name = request.name ?? ExportSequence.defaultName(for: request.target)
             if let tag = request.tag {
                 guard request.format == .containerdisk || request.format == .kubevirt else {
                     throw ExportUsageError.optionNotForFormat(option: "-t", format: request.format.rawValue)
@@ -196,14 +196,14 @@ package struct ExportSequence: Sendable {
             }
             switch request.format {
             case .raw, .qcow2:
-                if let output = request.output { diskOutput = try Self.newFile(output) }
+                diskOutput = try Self.newFile(request.output ?? "\(name).\(request.format.rawValue)")
                 if let identity = request.identity { identityFolder = try Self.newFolder(identity) }
             case .containerdisk:
                 if request.output != nil { throw ExportUsageError.optionNotForFormat(option: "-o", format: "containerdisk (use -t)") }
                 if let identity = request.identity { identityFolder = try Self.newFolder(identity) }
             case .kubevirt:
                 if request.identity != nil { throw ExportUsageError.optionNotForFormat(option: "--identity", format: "kubevirt (the identity goes into -o)") }
-                identityFolder = try Self.newFolder(request.output ?? "\(request.name ?? "podman-bootc")-kubevirt")
+                identityFolder = try Self.newFolder(request.output ?? "\(name)-kubevirt")
             }
         }
 
@@ -233,17 +233,14 @@ package struct ExportSequence: Sendable {
         }
     }
 
-    /// A hostname from the image's name: `quay.io/fedora/fedora-bootc:42` gives `fedora-bootc`.
-    static func defaultName(for image: ImageToInstall) -> String {
-        let base: String
-        switch image {
-        case .reference(let reference):
-            let path = reference.split(separator: "@").first.map(String.init) ?? reference
-            let last = path.split(separator: "/").last.map(String.init) ?? path
-            base = last.split(separator: ":").first.map(String.init) ?? last
-        case .rootFilesystem(let folder):
-            base = folder.lastPathComponent
-        }
+    /// A hostname from what the user named, known before anything is resolved:
+    /// `quay.io/fedora/fedora-bootc:42` gives `fedora-bootc`, `./images/web/` gives `web`,
+    /// `app.build` gives `app`.
+    static func defaultName(for target: String) -> String {
+        var base = target.split(separator: "@").first.map(String.init) ?? target
+        base = base.split(separator: "/").last.map(String.init) ?? base
+        if let colon = base.firstIndex(of: ":") { base = String(base[..<colon]) }
+        if base.hasSuffix(".build") { base = String(base.dropLast(".build".count)) }
         var name = String(base.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) ? $0 : "-" })
         name = String(name.prefix(52)).trimmingCharacters(in: CharacterSet(charactersIn: "-"))
         return KubeVirtManifest.isValidName(name) ? name : "podman-bootc"
