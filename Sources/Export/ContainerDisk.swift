@@ -34,6 +34,7 @@ public struct ContainerDiskImage: Sendable {
     /// is an empty private folder the caller removes.
     public func build(qcow2: URL, diskName: String, reference: String, labels: [String: String],
                       architecture: Architecture, stage: URL) async throws -> String {
+        guard Self.isValidDiskName(diskName) else { throw InvalidDiskName(name: diskName) }
         let folder = stage.appendingPathComponent(Self.folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
         let disk = folder.appendingPathComponent(diskName)
@@ -69,6 +70,12 @@ public struct ContainerDiskImage: Sendable {
             }
         }
         return quoted + "\""
+    }
+
+    struct InvalidDiskName: ToolError {
+        var name: String
+        var exitCode: Int32 { ExitStatus.usage }
+        var description: String { "\(name.debugDescription) cannot name the containerDisk's file: use letters, digits, '.', '_' and '-'" }
     }
 
     struct ImageNotFound: ToolError {
