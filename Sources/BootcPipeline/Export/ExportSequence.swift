@@ -328,9 +328,10 @@ struct Scratch: Sendable {
         chmod(parent.path, StateAccess.privateFolder)
         Self.removeAbandoned(in: parent)
         folder = parent.appendingPathComponent(UUID().uuidString.lowercased())
+        // The lock first: another export's sweep removes any folder whose lock it can take.
+        lock = try FileLock(path: parent.appendingPathComponent("\(folder.lastPathComponent).lock").path)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
         chmod(folder.path, StateAccess.privateFolder)
-        lock = try FileLock(path: parent.appendingPathComponent("\(folder.lastPathComponent).lock").path)
     }
 
     func remove() {
