@@ -8,6 +8,7 @@ packages=(
   libvirt-daemon-system libvirt-clients libvirt-dev libssh2-1-dev pkg-config
   mmdebstrap e2fsprogs fdisk xorriso dosfstools mtools ovmf tmux openssh-client procps jq
   tini  # reaps QEMU processes where PID 1 does not (see below)
+  openssh-server  # the remote-libvirt tests reach a second libvirtd through sshd on 127.0.0.1
   systemd-boot-efi  # `export` makes direct-installed disks bootable with systemd-boot
   uidmap  # rootless podman of the user behind sudo (images are copied from there)
   python3-junitparser  # the tests read run --report with a real JUnit consumer

@@ -10,16 +10,24 @@ public final class SSHSession: @unchecked Sendable {
     // Disconnecting is only valid after a completed handshake (libssh2 crashes otherwise).
     private var handshakeCompleted = false
 
-    private static let libraryReady: Void = { _ = libssh2_init(0) }()
+    static let libraryReady: Void = { _ = libssh2_init(0) }()
 
     /// Connects, completes the SSH handshake, lets `verifyHostKey` accept or reject the server's
     /// host key (its SSH wire blob) before anything is sent, and authenticates with the key file.
     /// `timeout` bounds the TCP connect and every blocking libssh2 call.
-    public init(host: String, port: Int, user: String, privateKey: URL, timeout: Duration,
+    public convenience init(host: String, port: Int, user: String, privateKey: URL, timeout: Duration,
                 verifyHostKey: (Data) throws -> Void) throws {
+        let milliseconds = Self.milliseconds(timeout)
+        let socket = try Self.connect(host: host, port: port, timeoutMilliseconds: Int32(milliseconds))
+        try self.init(socket: socket, user: user, privateKey: privateKey, timeout: timeout, verifyHostKey: verifyHostKey)
+    }
+
+    /// The same over a stream socket already connected to the server (a tunnel's end), which
+    /// the session owns from here on, also when this throws.
+    public init(socket: Int32, user: String, privateKey: URL, timeout: Duration, verifyHostKey: (Data) throws -> Void) throws {
         _ = Self.libraryReady
-        let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        socket = try Self.connect(host: host, port: port, timeoutMilliseconds: Int32(milliseconds))
+        let milliseconds = Self.milliseconds(timeout)
+        self.socket = socket
         guard let session = libssh2_session_init_ex(nil, nil, nil, nil) else {
             close(socket)
             throw SSHError.handshake("libssh2 could not allocate a session")
@@ -41,6 +49,10 @@ public final class SSHSession: @unchecked Sendable {
         try verifyHostKey(Data(bytes: blob, count: length))
         let rc = libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, privateKey.path, nil)
         guard rc == 0 else { throw SSHError.authentication(user: user, reason: lastError) }
+    }
+
+    static func milliseconds(_ timeout: Duration) -> Int {
+        Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Ends the session now (the guest's sshd exits); later use fails.
@@ -75,7 +87,7 @@ public final class SSHSession: @unchecked Sendable {
         return text.isEmpty ? "libssh2 error \(code)" : text
     }
 
-    private static func connect(host: String, port: Int, timeoutMilliseconds: Int32) throws -> Int32 {
+    static func connect(host: String, port: Int, timeoutMilliseconds: Int32) throws -> Int32 {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian

@@ -95,6 +95,12 @@ package struct FakeConnection: HypervisorConnection {
         return domain
     }
 
+    package func storagePool(named name: String, path: @escaping @Sendable () async throws -> String) async throws -> any HostStoragePool {
+        hypervisor.log.add("storagePool \(name)")
+        try hypervisor.failures.check("storagePool")
+        return FakeStoragePool(folder: try await path())
+    }
+
     package static func name(in xml: String) -> String {
         guard let start = xml.range(of: "<name>"), let end = xml.range(of: "</name>", range: start.upperBound..<xml.endIndex) else { return "?" }
         return String(xml[start.upperBound..<end.lowerBound])
@@ -163,6 +169,12 @@ package struct FakeGuestShell: GuestShell {
         log.add("ssh \(login.user)@\(login.port)")
         try failures.check("ssh")
         return FakeSession(log: log, failures: failures)
+    }
+
+    package func homeFolder(on jump: JumpHost, timeout: Duration) async throws -> String {
+        log.add("home \(jump.user)@\(jump.host)")
+        try failures.check("home")
+        return "/home/" + jump.user
     }
 }
 
@@ -354,5 +366,38 @@ package final class VirtualClock: PipelineClock {
         try Task.checkCancellation()
         current.withLock { $0 = $0 + duration }
         await Task.yield()
+    }
+}
+
+
+/// A pool of in-memory volumes (what a remote host's folder would hold).
+package final class FakeStoragePool: HostStoragePool, @unchecked Sendable {
+    package let folder: String
+    private let lock = NSLock()
+    private var volumes: [String: Data] = [:]
+
+    package init(folder: String) { self.folder = folder }
+
+    package func volumePath(_ name: String) async throws -> String? {
+        lock.withLock { volumes[name] == nil ? nil : folder + "/" + name }
+    }
+
+    package func upload(_ file: URL, as name: String, format: String) async throws -> String {
+        let data = try Data(contentsOf: file)
+        lock.withLock { volumes[name] = data }
+        return folder + "/" + name
+    }
+
+    package func createOverlay(_ name: String, backing: String, capacityBytes: UInt64) async throws -> String {
+        lock.withLock { volumes[name] = Data("overlay of \(backing)".utf8) }
+        return folder + "/" + name
+    }
+
+    package func delete(_ name: String) async throws { _ = lock.withLock { volumes.removeValue(forKey: name) } }
+
+    package func volumeNames() async throws -> [String] { lock.withLock { volumes.keys.sorted() } }
+
+    package func read(_ name: String, from offset: UInt64, limit: UInt64) async throws -> Data? {
+        lock.withLock { volumes[name].map { Data($0.dropFirst(Int(offset)).prefix(Int(limit))) } }
     }
 }

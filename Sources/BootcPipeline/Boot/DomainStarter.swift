@@ -10,6 +10,8 @@ import Libvirt
 struct DomainStarter: Sendable {
     let context: PipelineContext
     let connection: any HypervisorConnection
+    /// The host port the guest's SSH is forwarded from.
+    var choosePort: @Sendable () throws -> Int = { try FreePort.loopback() }
 
     /// How many ports a start tries before giving up.
     static let portAttempts = 3
@@ -46,7 +48,7 @@ struct DomainStarter: Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            record.sshPort = try FreePort.loopback()
+            record.sshPort = try choosePort()
             try context.vms.save(record)
             let xml = spec(record).render()
             context.logger.debug("domain XML", metadata: ["xml": "\(xml)"])

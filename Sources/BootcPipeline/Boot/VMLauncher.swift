@@ -22,6 +22,7 @@ struct VMLauncher: Sendable {
         if accelerator == .tcg, let advice = AcceleratorProbe.accessAdvice(for: architecture, override: options.accelerator) {
             progress.notice(advice)
         }
+        let remote = try RemoteHost.of(connection.uri)
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: image.name, id: id)
         if try await connection.domain(named: name) != nil {
@@ -38,6 +39,7 @@ struct VMLauncher: Sendable {
         let identityBySeed = options.identity == .cloudInit
         record.cloudInitSeed = seed == nil && !identityBySeed ? nil : true
         try vms.create(record)
+        var remotePool: (any HostStoragePool)?
         do {
             // Each VM has its own copy: libvirt relabels the files a running domain uses.
             if let seed { try FileManager.default.copyItem(at: seed, to: vms.cloudInitSeed(id)) }
@@ -46,13 +48,27 @@ struct VMLauncher: Sendable {
             if identityBySeed {
                 try await writeIdentitySeed(identity.restore, for: record)
             }
-            let domains = DomainStarter(context: context, connection: connection)
+            var domains = DomainStarter(context: context, connection: connection)
             let credentials = try domains.deliver(identityBySeed ? [] : identity.credentials, for: record)
-            let coldSpec = { (record: VMRecord) in domains.spec(record, manifest: manifest, credentials: credentials) }
+            var placement: RemotePlacement?
+            if let remote {
+                let pool = try await remote.pool(on: connection, shell: context.guestShell)
+                remotePool = pool
+                placement = try await place(record, manifest: manifest, credentials: credentials, in: pool)
+                // QEMU binds the guest's SSH port on the remote host's loopback: a free port
+                // here says nothing there; a taken one is retried with another.
+                domains.choosePort = { Int.random(in: 20_000..<60_000) }
+            }
+            let coldSpec = { (record: VMRecord) in
+                var spec = domains.spec(record, manifest: manifest, credentials: credentials)
+                placement?.apply(to: &spec)
+                return spec
+            }
 
-            // Warm start: not with a cloud-init seed (its first boot is what the user asked for).
+            // Warm start: not with a cloud-init seed (its first boot is what the user asked for),
+            // nor on a remote host (its saved states would be files of this machine).
             var pendingSave: PendingWarmSave?
-            if options.warmStart != .off && seed == nil && !identityBySeed {
+            if options.warmStart != .off && seed == nil && !identityBySeed && remote == nil {
                 let warm = WarmStart(context: context)
                 let spec = coldSpec(record)
                 let inputs = try await warm.inputs(for: record, diskKey: manifest.key, user: options.user,
@@ -78,15 +94,40 @@ struct VMLauncher: Sendable {
             }
 
             context.stages?.begin("boot")
-            try await domains.createOverlay(for: record, backingDisk: manifest.artifacts.disk)
+            if remote == nil { try await domains.createOverlay(for: record, backingDisk: manifest.artifacts.disk) }
             progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
             let domain = try await domains.start(&record, spec: coldSpec)
             return .booted(LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(id), consoleLog: vms.consoleLog(id),
-                                      pendingWarmSave: pendingSave))
+                                      pendingWarmSave: pendingSave, remoteStorage: remotePool))
         } catch {
+            await remotePool?.removeVolumes(ofVM: id)
             vms.remove(id)
             throw error
         }
+    }
+
+    /// A remote VM's files as volumes in `pool`: the cached disk (uploaded once), its overlay,
+    /// its secret credentials and seed (moved there: this machine keeps only keys and records).
+    private func place(_ record: VMRecord, manifest: CacheManifest, credentials: CredentialDelivery,
+                       in pool: any HostStoragePool) async throws -> RemotePlacement {
+        let vms = context.vms
+        let id = record.id
+        let base = try await pool.ensureDisk(manifest, progress: context.progress)
+        var files: [FirmwareCredentialFile] = []
+        for file in credentials.files {
+            let path = try await pool.upload(URL(fileURLWithPath: file.file), as: RemoteVolumes.credential(id, file.name), format: "raw")
+            try? FileManager.default.removeItem(atPath: file.file)
+            files.append(FirmwareCredentialFile(name: file.name, file: path))
+        }
+        var cdrom: String?
+        if record.cloudInitSeed == true {
+            cdrom = try await pool.upload(vms.cloudInitSeed(id), as: RemoteVolumes.seed(id), format: "raw")
+            try? FileManager.default.removeItem(at: vms.cloudInitSeed(id))
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: manifest.artifacts.disk)[.size] as? NSNumber)?.uint64Value ?? 0
+        let overlay = try await pool.createOverlay(RemoteVolumes.overlay(id), backing: base.disk, capacityBytes: size)
+        return RemotePlacement(disk: overlay, kernel: base.kernel, initrd: base.initrd,
+                               consoleLog: pool.folder + "/" + RemoteVolumes.consoleLog(id), cdrom: cdrom, credentials: files)
     }
 
     /// The VM's client key and the guest's host key, both ours: the host key is pinned before
@@ -142,9 +183,11 @@ struct VMLauncher: Sendable {
 enum VMRemoval {
     private static let lock = AsyncLock()
 
-    static func remove(_ record: VMRecord, domain: (any VirtualMachineDomain)?, store: VMStore) async {
+    static func remove(_ record: VMRecord, domain: (any VirtualMachineDomain)?, store: VMStore,
+                       remoteStorage: (any HostStoragePool)? = nil) async {
         await lock.withLock {
             try? await domain?.remove()
+            await remoteStorage?.removeVolumes(ofVM: record.id)
             store.remove(record.id)
         }
     }

@@ -102,4 +102,6 @@ package struct LaunchedVM: Sendable {
     var pendingWarmSave: PendingWarmSave?
     /// A restored VM's verified root session, open already (see `WarmStart.giveIdentity`).
     var rootSession: (any GuestSession)?
+    /// The pool of a VM on a remote host: its volumes go with it.
+    var remoteStorage: (any HostStoragePool)?
 }

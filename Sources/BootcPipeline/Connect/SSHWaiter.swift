@@ -8,9 +8,8 @@ struct SSHWaiter: Sendable {
     let context: PipelineContext
 
     /// The VM's own login: its user, its key, its pinned host key.
-    func login(for vm: LaunchedVM) -> GuestLogin {
-        GuestLogin(port: vm.record.sshPort, user: vm.record.sshUser, privateKey: vm.privateKey,
-                   pinnedHostKey: context.vms.pinnedHostKey(vm.record.id), vmName: vm.record.name)
+    func login(for vm: LaunchedVM) throws -> GuestLogin {
+        try context.guestLogin(for: vm.record)
     }
 
     /// Each failed attempt is cheap (QEMU accepts and closes at once while the guest has no
@@ -18,7 +17,7 @@ struct SSHWaiter: Sendable {
     func waitForSSH(_ vm: LaunchedVM, timeout: Duration, login: GuestLogin? = nil, announce: Bool = true) async throws -> any GuestSession {
         let progress = announce ? context.progress : ProgressReporter.silent
         let record = vm.record
-        let login = login ?? self.login(for: vm)
+        let login = try login ?? self.login(for: vm)
         let clock = context.clock
         let deadline = clock.now + timeout
         var lastError = "no attempt"

@@ -111,7 +111,7 @@ package struct DevLoop: Sendable {
 
         func remove(_ context: PipelineContext) async {
             await session.disconnect()
-            await VMRemoval.remove(vm.record, domain: vm.domain, store: context.vms)
+            await VMRemoval.remove(vm.record, domain: vm.domain, store: context.vms, remoteStorage: vm.remoteStorage)
         }
     }
 
@@ -121,7 +121,7 @@ package struct DevLoop: Sendable {
             return RunningVM(vm: vm, session: try await sequence.connect(vm, timeout: options.sshTimeout))
         } catch {
             // A VM that never answered is of no use: removed, kept or not.
-            await VMRemoval.remove(vm.record, domain: vm.domain, store: context.vms)
+            await VMRemoval.remove(vm.record, domain: vm.domain, store: context.vms, remoteStorage: vm.remoteStorage)
             throw error
         }
     }

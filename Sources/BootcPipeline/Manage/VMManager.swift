@@ -58,12 +58,20 @@ package struct VMManager: Sendable {
     package func list(all: Bool) async throws -> [VMView] {
         var views: [VMView] = []
         for record in context.vms.all() {
-            let status = await (try VMRuntime.load(record, uri: libvirtURI, hypervisor: context.hypervisor)).status()
+            let remote = try? RemoteHost.of(record.libvirtURI)
+            let status: VMStatus
+            if remote != nil {
+                // An unreachable host must not hide this machine's VMs from the list.
+                status = await (try? VMRuntime.load(record, uri: libvirtURI, hypervisor: context.hypervisor))?.status() ?? .missing
+            } else {
+                status = await (try VMRuntime.load(record, uri: libvirtURI, hypervisor: context.hypervisor)).status()
+            }
             guard all || status == .running else { continue }
             var info = stat()
             let disk = stat(context.vms.overlay(record.id).path, &info) == 0 ? UInt64(info.st_blocks) * 512 : 0
+            let ssh = remote.map { "127.0.0.1:\(record.sshPort)@\($0.jump.host)" } ?? "127.0.0.1:\(record.sshPort)"
             views.append(VMView(id: record.id, name: record.name, image: record.image, status: status,
-                                ssh: "127.0.0.1:\(record.sshPort)", cpus: record.cpus, memoryMiB: record.memoryMiB,
+                                ssh: ssh, cpus: record.cpus, memoryMiB: record.memoryMiB,
                                 diskBytes: disk, created: record.created, liveImageID: record.liveImageID))
         }
         return views
@@ -106,7 +114,14 @@ package struct VMManager: Sendable {
         if await !domain.isActive() {
             let starter = DomainStarter(context: context, connection: runtime.connection)
             if record.transientDisk == true, let key = record.diskKey, let cached = context.disks.cached(key) {
-                try await starter.createOverlay(for: record, backingDisk: cached.artifacts.disk)
+                if let remote = try RemoteHost.of(record.libvirtURI) {
+                    let pool = try await remote.pool(on: runtime.connection, shell: context.guestShell)
+                    let base = try await pool.ensureDisk(cached, progress: context.progress)
+                    let size = (try? FileManager.default.attributesOfItem(atPath: cached.artifacts.disk)[.size] as? NSNumber)?.uint64Value ?? 0
+                    _ = try await pool.createOverlay(RemoteVolumes.overlay(record.id), backing: base.disk, capacityBytes: size)
+                } else {
+                    try await starter.createOverlay(for: record, backingDisk: cached.artifacts.disk)
+                }
             }
             context.warnIfKVMDeviceUnusable(libvirtURI: libvirtURI ?? record.libvirtURI)
             context.progress.stage("Starting VM \(record.name)")
@@ -128,7 +143,7 @@ package struct VMManager: Sendable {
             return (record, domain)
         } catch is HostPortTaken {
             var moved = record
-            moved.sshPort = try FreePort.loopback()
+            moved.sshPort = try RemoteHost.of(record.libvirtURI) == nil ? FreePort.loopback() : Int.random(in: 20_000..<60_000)
             let xml = try await domain.xmlDescription()
                 .replacingOccurrences(of: "hostfwd=tcp:127.0.0.1:\(record.sshPort)-:22", with: "hostfwd=tcp:127.0.0.1:\(moved.sshPort)-:22")
                 .replacingOccurrences(of: ">\(record.sshPort)</podman-bootc:ssh-port>", with: ">\(moved.sshPort)</podman-bootc:ssh-port>")
@@ -154,6 +169,9 @@ package struct VMManager: Sendable {
                 let runtime = try await VMRuntime.load(record, uri: libvirtURI, hypervisor: context.hypervisor)
                 if await runtime.status() == .running && !force { throw VMStateError.running(name: record.name) }
                 try await runtime.domain?.remove()
+                if let remote = try RemoteHost.of(record.libvirtURI) {
+                    await (try remote.pool(on: runtime.connection, shell: context.guestShell)).removeVolumes(ofVM: record.id)
+                }
                 store.remove(record.id)
                 outcomes.append(VMRemovalOutcome(query: query, result: .success(record.name)))
             } catch {
@@ -168,8 +186,7 @@ package struct VMManager: Sendable {
         let runtime = try await runtime(selector)
         _ = try await runtime.requireRunning()
         let record = runtime.record
-        let login = GuestLogin(port: record.sshPort, user: user ?? record.sshUser, privateKey: context.vms.privateKey(record.id),
-                               pinnedHostKey: context.vms.pinnedHostKey(record.id), vmName: record.name)
+        let login = try context.guestLogin(for: record, user: user)
         let session = try await context.guestShell.connect(login, timeout: .seconds(15))
         if command.isEmpty { return try await session.interactiveShell(term: context.environment["TERM"] ?? "xterm-256color") }
         return try await session.execute(RemoteCommand.commandLine(for: command))
@@ -206,6 +223,9 @@ package struct VMManager: Sendable {
     /// console adds until interrupted.
     package func logs(_ selector: VMSelector, follow: Bool) async throws {
         let record = try VMResolver(store: context.vms).record(selector)
+        if let remote = try RemoteHost.of(record.libvirtURI) {
+            return try await remoteLogs(record, on: remote, follow: follow)
+        }
         let path = context.vms.consoleLog(record.id).path
         guard let log = try? FileDescriptorHandle.openRegularFile(path) else {
             throw VMStateError.noConsoleLog(name: record.name, path: path)
@@ -220,6 +240,26 @@ package struct VMManager: Sendable {
             guard follow else { return }
             // The log is a plain file written by virtlogd: poll its growth.
             try await context.clock.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// A remote VM's console log, read from its volume on the host (virtlogd writes it there).
+    private func remoteLogs(_ record: VMRecord, on remote: RemoteHost, follow: Bool) async throws {
+        let connection = try await context.hypervisor.connect(uri: libvirtURI ?? record.libvirtURI)
+        let pool = try await remote.pool(on: connection, shell: context.guestShell)
+        let name = RemoteVolumes.consoleLog(record.id)
+        var offset: UInt64 = 0
+        while true {
+            guard let chunk = try await pool.read(name, from: offset, limit: 1 << 20) else {
+                throw VMStateError.noConsoleLog(name: record.name, path: pool.folder + "/" + name)
+            }
+            if !chunk.isEmpty {
+                context.output.write(chunk)
+                offset += UInt64(chunk.count)
+                continue
+            }
+            guard follow else { return }
+            try await context.clock.sleep(for: .milliseconds(500))
         }
     }
 }

@@ -14,6 +14,9 @@ package struct GuestLogin: Sendable {
     package var pinnedHostKey: URL
     /// Named in a host key mismatch error.
     package var vmName: String
+    /// The hypervisor host the guest's port is on when it is not this machine: the
+    /// connection is tunnelled through an SSH session to it.
+    package var via: JumpHost?
 
     package init(port: Int, user: String, privateKey: URL, pinnedHostKey: URL, vmName: String) {
         self.port = port
@@ -28,6 +31,8 @@ package protocol GuestShell: Sendable {
     /// Connects and authenticates; `timeout` bounds the connect and each blocking step. A host
     /// key other than the pinned one throws `GuestHostKeyRejected` (never worth retrying).
     func connect(_ login: GuestLogin, timeout: Duration) async throws -> any GuestSession
+    /// The home folder of `jump`'s user on that host.
+    func homeFolder(on jump: JumpHost, timeout: Duration) async throws -> String
 }
 
 /// What a guest copy brought home.

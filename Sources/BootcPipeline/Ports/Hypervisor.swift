@@ -19,6 +19,27 @@ package protocol HypervisorConnection: Sendable {
     func createTransient(xml: String, autoDestroy: Bool) async throws -> any VirtualMachineDomain
     /// Defines a persistent domain (not started).
     func define(xml: String) async throws -> any VirtualMachineDomain
+    /// The daemon's directory pool `name`, defined at the folder `path` gives when missing.
+    func storagePool(named name: String, path: @escaping @Sendable () async throws -> String) async throws -> any HostStoragePool
+}
+
+/// A folder of files (volumes) on the hypervisor's host, filled and read through the daemon:
+/// where a remote host's VMs keep their disks, credentials and logs.
+package protocol HostStoragePool: Sendable {
+    /// The pool's folder on its host.
+    var folder: String { get }
+    /// The volume's path on the host, nil when there is none.
+    func volumePath(_ name: String) async throws -> String?
+    /// Creates the volume (its size and `format` from `file`'s) and uploads `file` into it;
+    /// returns its path on the host.
+    func upload(_ file: URL, as name: String, format: String) async throws -> String
+    /// A qcow2 volume over `backing` (a raw volume's path); returns its path.
+    func createOverlay(_ name: String, backing: String, capacityBytes: UInt64) async throws -> String
+    func delete(_ name: String) async throws
+    func volumeNames() async throws -> [String]
+    /// Up to `limit` bytes of the volume from `offset` (after a refresh: a file that grows);
+    /// nil when there is no such volume.
+    func read(_ name: String, from offset: UInt64, limit: UInt64) async throws -> Data?
 }
 
 /// Whether a domain runs, as the pipeline distinguishes it.

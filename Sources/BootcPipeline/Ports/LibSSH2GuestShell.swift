@@ -14,10 +14,19 @@ package struct LibSSH2GuestShell: GuestShell {
     package func connect(_ login: GuestLogin, timeout: Duration) async throws -> any GuestSession {
         let pin = HostKeyPin(file: login.pinnedHostKey)
         let session = try await Blocking.run {
-            try SSHSession(host: login.host, port: login.port, user: login.user, privateKey: login.privateKey,
-                           timeout: timeout) { try pin.verify($0, vm: login.vmName) }
+            if let jump = login.via {
+                let tunnel = try SSHTunnel.open(through: jump, toLoopbackPort: login.port, timeout: timeout)
+                return try SSHSession(socket: tunnel, user: login.user, privateKey: login.privateKey,
+                                      timeout: timeout) { try pin.verify($0, vm: login.vmName) }
+            }
+            return try SSHSession(host: login.host, port: login.port, user: login.user, privateKey: login.privateKey,
+                                  timeout: timeout) { try pin.verify($0, vm: login.vmName) }
         }
         return LiveSession(session: session)
+    }
+
+    package func homeFolder(on jump: JumpHost, timeout: Duration) async throws -> String {
+        try await Blocking.run { try SSHTunnel.homeFolder(on: jump, timeout: timeout) }
     }
 }
 

@@ -42,6 +42,17 @@ private struct LiveConnection: HypervisorConnection {
         return LiveDomain(domain: try await Blocking.run { try connection.define(xml: xml) })
     }
 
+    func storagePool(named name: String, path: @escaping @Sendable () async throws -> String) async throws -> any HostStoragePool {
+        let connection = connection
+        if let pool = try await Blocking.run({ try LibvirtStoragePool.named(name, on: connection) }) {
+            try await Blocking.run { try pool.ensureActive() }
+            return LiveStoragePool(pool: pool, folder: try await Blocking.run { try pool.targetPath() })
+        }
+        let folder = try await path()
+        let pool = try await Blocking.run { try LibvirtStoragePool.defineDirectory(name: name, path: folder, on: connection) }
+        return LiveStoragePool(pool: pool, folder: folder)
+    }
+
     /// QEMU's "Could not set up host forwarding rule" becomes HostPortTaken.
     static func mappingPortErrors<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         do {
@@ -144,6 +155,69 @@ private struct LiveDomain: VirtualMachineDomain {
         case .inputClosed: return .inputClosed
         case .closed: return .closed
         case .cancelled: throw CancellationError()
+        }
+    }
+}
+
+private struct LiveStoragePool: HostStoragePool {
+    let pool: LibvirtStoragePool
+    let folder: String
+
+    func volumePath(_ name: String) async throws -> String? {
+        let pool = pool
+        return try await Blocking.run { try pool.volume(named: name)?.path() }
+    }
+
+    func upload(_ file: URL, as name: String, format: String) async throws -> String {
+        let pool = pool
+        return try await Blocking.run {
+            let fd = open(file.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file.path]) }
+            defer { close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: file.path]) }
+            try? pool.volume(named: name)?.delete()
+            let volume = try pool.createVolume(StorageVolumeSpec(name: name, capacityBytes: UInt64(info.st_size), format: format))
+            do {
+                try volume.upload(from: fd)
+            } catch {
+                try? volume.delete()
+                throw error
+            }
+            return try volume.path()
+        }
+    }
+
+    func createOverlay(_ name: String, backing: String, capacityBytes: UInt64) async throws -> String {
+        let pool = pool
+        return try await Blocking.run {
+            try? pool.volume(named: name)?.delete()
+            let spec = StorageVolumeSpec(name: name, capacityBytes: capacityBytes, format: "qcow2", backingPath: backing, backingFormat: "raw")
+            return try pool.createVolume(spec).path()
+        }
+    }
+
+    func delete(_ name: String) async throws {
+        let pool = pool
+        try await Blocking.run { try pool.volume(named: name)?.delete() }
+    }
+
+    func volumeNames() async throws -> [String] {
+        let pool = pool
+        return try await Blocking.run {
+            try pool.refresh()
+            return try pool.volumeNames()
+        }
+    }
+
+    func read(_ name: String, from offset: UInt64, limit: UInt64) async throws -> Data? {
+        let pool = pool
+        return try await Blocking.run {
+            try pool.refresh()
+            guard let volume = try pool.volume(named: name) else { return nil }
+            let size = try volume.capacity()
+            guard size > offset else { return Data() }
+            return try volume.download(offset: offset, length: min(limit, size - offset))
         }
     }
 }

@@ -38,6 +38,7 @@ package final class CIRun: @unchecked Sendable {
         var domain: any VirtualMachineDomain
         var store: VMStore
         var consoleLog: URL
+        var remoteStorage: (any HostStoragePool)?
     }
     // Guarded by `lock`: written by the run, read when a deadline ends it.
     private let lock = NSLock()

@@ -167,7 +167,7 @@ package struct RunSequence: Sendable {
             if let vm = ci.currentVM {
                 // A --rm VM is gone already (its log saved on the way); a kept one goes now.
                 if FileManager.default.fileExists(atPath: vm.consoleLog.path) { ci.saveConsoleLog(vm.consoleLog) }
-                await VMRemoval.remove(vm.record, domain: vm.domain, store: vm.store)
+                await VMRemoval.remove(vm.record, domain: vm.domain, store: vm.store, remoteStorage: vm.remoteStorage)
             }
             ci.finish(outcome: .timedOut, exitCode: deadline.exitCode, message: deadline.description)
             throw deadline
@@ -187,7 +187,8 @@ package struct RunSequence: Sendable {
         options.agentOnlyAtFirst = options.removeOnExit && !request.background && !request.command.isEmpty && options.user == .root
         guard let vm = try await launch(image, options).vm else { preconditionFailure("only cache warm saves without booting") }
         let record = vm.record
-        ci.attach(CIRun.AttachedVM(record: record, domain: vm.domain, store: context.vms, consoleLog: vm.consoleLog))
+        ci.attach(CIRun.AttachedVM(record: record, domain: vm.domain, store: context.vms, consoleLog: vm.consoleLog,
+                                    remoteStorage: vm.remoteStorage))
 
         // Until SSH answers, the VM is removed on failure or interrupt, --rm or not: a VM that
         // never became reachable is of no use, and its console tail was already shown.
@@ -249,9 +250,10 @@ package struct RunSequence: Sendable {
         let store = context.vms
         let record = vm.record
         let domain = vm.domain
+        let remoteStorage = vm.remoteStorage
         let cleanup = InterruptCleanup.shared.register {
             if InterruptCleanup.shared.isInterrupted { keep() }
-            await VMRemoval.remove(record, domain: domain, store: store)
+            await VMRemoval.remove(record, domain: domain, store: store, remoteStorage: remoteStorage)
         }
         let session: any GuestSession
         do {
@@ -279,7 +281,9 @@ package struct RunSequence: Sendable {
     /// closes, so (unless the caller waits for teardowns) its files go now and the destroy
     /// runs on; if this process exits or is killed first, libvirt finishes it.
     private func removeAfterUse(_ vm: LaunchedVM, cleanup: Int) async {
-        guard context.teardownInBackground, vm.record.removeOnExit, !InterruptCleanup.shared.isInterrupted else {
+        // A remote VM's volumes go after its domain: nothing on that host cleans them up.
+        guard context.teardownInBackground, vm.record.removeOnExit, vm.remoteStorage == nil,
+              !InterruptCleanup.shared.isInterrupted else {
             await InterruptCleanup.shared.run(cleanup)
             return
         }
@@ -290,6 +294,10 @@ package struct RunSequence: Sendable {
     }
 
     func sshHint(_ vm: LaunchedVM) -> String {
-        "ssh -i \(vm.privateKey.path) -p \(vm.record.sshPort) \(vm.record.sshUser)@127.0.0.1"
+        if let jump = try? RemoteHost.of(vm.record.libvirtURI)?.jump {
+            let hop = jump.port == 22 ? "\(jump.user)@\(jump.host)" : "\(jump.user)@\(jump.host):\(jump.port)"
+            return "podman-bootc ssh \(vm.record.name) (or: ssh -J \(hop) -i \(vm.privateKey.path) -p \(vm.record.sshPort) \(vm.record.sshUser)@127.0.0.1)"
+        }
+        return "ssh -i \(vm.privateKey.path) -p \(vm.record.sshPort) \(vm.record.sshUser)@127.0.0.1"
     }
 }
