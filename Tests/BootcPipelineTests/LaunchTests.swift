@@ -209,3 +209,70 @@ extension FakeWorld {
         #expect(plan.restart == ["ok.service"])
     }
 }
+
+/// A VM on a remote host (qemu+ssh://), against the fakes: where its files go.
+@Suite struct RemoteLaunchTests {
+    static let uri = "qemu+ssh://builder@hv1.example:2222/session?keyfile=/keys/hv1"
+
+    func launch(_ world: FakeWorld, removeOnExit: Bool = false) async throws -> LaunchResult {
+        world.runner.addImage(LaunchTests.image)
+        var options = VMOptions(removeOnExit: removeOnExit, libvirtURI: Self.uri, warmStart: .auto)
+        options.name = "remote-\(UUID().uuidString.prefix(6).lowercased())"
+        return try await RunSequence(context: world.context).launch(.reference(LaunchTests.image), options)
+    }
+
+    @Test func everyFileTheDomainNamesIsAVolumeOnTheRemoteHost() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        let vm = try #require(try await launch(world).vm)
+        let xml = try #require(world.hypervisor.domain(vm.record.name)).xml
+        let folder = "/home/builder/.local/share/libvirt/images/podman-bootc"
+        #expect(world.log.all.contains("home builder@hv1.example"), "the pool of a session daemon is in the SSH user's home")
+        #expect(xml.contains("<source file='\(folder)/vm-\(vm.record.id).overlay.qcow2'/>"), "\(xml)")
+        #expect(xml.contains("file='\(folder)/vm-\(vm.record.id).credential."), "secret credentials travel as volumes")
+        #expect(xml.contains("<log file='\(folder)/vm-\(vm.record.id).console.log'"))
+        #expect(!xml.contains(world.context.locations.root.path), "a local path in the remote domain: \(xml)")
+        #expect(!xml.contains("<nvram>") && !xml.contains("agent.out"))
+        let pool = try #require(world.hypervisor.pool)
+        let key = try #require(vm.record.diskKey)
+        let diskUploads = pool.uploads.filter { $0.hasPrefix("disk-") }
+        #expect(diskUploads.last == RemoteVolumes.complete(key), "the marker goes last: \(pool.uploads)")
+        #expect(pool.uploads.contains(RemoteVolumes.disk(key)))
+        // The local folder keeps the keys and the record; the credentials moved to the host.
+        let credentials = try FileManager.default.contentsOfDirectory(atPath: world.vms.folder(vm.record.id).appendingPathComponent("credentials").path)
+        #expect(credentials.isEmpty, "\(credentials)")
+        let login = try world.context.guestLogin(for: vm.record)
+        #expect(login.via == JumpHost(host: "hv1.example", port: 2222, user: "builder",
+                                      keyFiles: ["/keys/hv1"] + login.via!.keyFiles.dropFirst(), knownHosts: login.via!.knownHosts))
+        #expect(login.via!.keyFiles.count == 4 && login.via!.knownHosts.hasSuffix("/.ssh/known_hosts"))
+    }
+
+    @Test func theDiskIsUploadedOncePerHostAndKey() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        _ = try await launch(world)
+        let first = try #require(world.hypervisor.pool).uploads.filter { $0.hasPrefix("disk-") }
+        _ = try await launch(world)
+        let second = try #require(world.hypervisor.pool).uploads.filter { $0.hasPrefix("disk-") }
+        #expect(!first.isEmpty && first == second, "uploaded again: \(second)")
+    }
+
+    @Test func aFailedRemoteStartLeavesNoVolumeOfTheVM() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.failures.add("define", FakeError("QEMU refused to start"))
+        await #expect(throws: FakeError.self) { try await launch(world) }
+        let left = try await #require(world.hypervisor.pool).volumeNames().filter { $0.hasPrefix("vm-") }
+        #expect(left.isEmpty, "\(left)")
+        #expect(world.vms.all().isEmpty)
+    }
+
+    @Test func aHostThatCannotBeReachedOverSSHFailsBeforeAnyUpload() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.failures.add("home", FakeError("host key differs"))
+        await #expect(throws: FakeError.self) { try await launch(world) }
+        #expect(world.hypervisor.pool == nil)
+        #expect(world.vms.all().isEmpty)
+    }
+}

@@ -149,3 +149,59 @@ import Testing
         #expect(throws: LibvirtConnectionError.self) { try LibvirtConnection(uri: "qemu+unix:///system?socket=/nonexistent/sock") }
     }
 }
+
+/// Storage pool and volume XML, and the sparse sections a disk upload sends.
+@Suite struct StorageXMLTests {
+    @Test func anOverlayVolumeNamesItsBackingVolumeEscaped() {
+        let spec = StorageVolumeSpec(name: "vm-1.overlay.qcow2", capacityBytes: 10 << 30, format: "qcow2",
+                                     backingPath: "/pool/disk-<k>&'.raw", backingFormat: "raw")
+        #expect(spec.render() == """
+            <volume>
+              <name>vm-1.overlay.qcow2</name>
+              <capacity unit='bytes'>10737418240</capacity>
+              <target>
+                <format type='qcow2'/>
+                <permissions>
+                  <mode>600</mode>
+                </permissions>
+              </target>
+              <backingStore>
+                <path>/pool/disk-&lt;k&gt;&amp;&apos;.raw</path>
+                <format type='raw'/>
+              </backingStore>
+            </volume>
+
+            """)
+    }
+
+    @Test func aRawVolumeStartsUnallocatedAndAPoolIsPrivate() {
+        #expect(StorageVolumeSpec(name: "d", capacityBytes: 1, format: "raw").render().contains("<allocation unit='bytes'>0</allocation>"))
+        let pool = StorageVolumeSpec.directoryPoolXML(name: "podman-bootc", path: "/home/a b/<x>")
+        #expect(pool.contains("<path>/home/a b/&lt;x&gt;</path>") && pool.contains("<mode>0711</mode>"))
+    }
+
+    @Test func sparseSectionsFollowTheFilesDataAndHoles() throws {
+        let path = "/var/tmp/podman-bootc-sparse-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
+        #expect(fd >= 0)
+        defer { close(fd); unlink(path) }
+        // 1 MiB data, 8 MiB hole, 1 MiB data, hole to 16 MiB.
+        let chunk = [UInt8](repeating: 7, count: 1 << 20)
+        #expect(pwrite(fd, chunk, chunk.count, 0) == chunk.count)
+        #expect(pwrite(fd, chunk, chunk.count, 9 << 20) == chunk.count)
+        #expect(ftruncate(fd, 16 << 20) == 0)
+        var sections: [(Bool, Int64)] = []
+        lseek(fd, 0, SEEK_SET)
+        while lseek(fd, 0, SEEK_CUR) < 16 << 20 {
+            var inData: Int32 = 0
+            var length: Int64 = 0
+            #expect(SparseFile.section(fd, inData: &inData, length: &length) == 0)
+            guard length > 0 else { break }
+            sections.append((inData == 1, length))
+            lseek(fd, off_t(length), SEEK_CUR)
+        }
+        #expect(sections.map(\.0) == [true, false, true, false], "\(sections)")
+        #expect(sections.map(\.1).reduce(0, +) == 16 << 20)
+        #expect(sections[0].1 >= 1 << 20 && sections[2].1 >= 1 << 20)
+    }
+}

@@ -58,7 +58,18 @@ package final class FakeHypervisor: Hypervisor, @unchecked Sendable {
     package func connect(uri: String?) async throws -> any HypervisorConnection {
         log.add("connect")
         try failures.check("connect")
-        return FakeConnection(hypervisor: self)
+        return FakeConnection(hypervisor: self, uri: uri ?? "test:///fake")
+    }
+
+    /// The one storage pool of this fake daemon (made at the first request for it).
+    package var pool: FakeStoragePool? { lock.withLock { storage } }
+    private var storage: FakeStoragePool?
+
+    func pool(orMake make: () async throws -> String) async rethrows -> FakeStoragePool {
+        if let existing = pool { return existing }
+        let made = FakeStoragePool(folder: try await make())
+        lock.withLock { storage = made }
+        return made
     }
 
     package func domain(_ name: String) -> FakeDomain? { lock.withLock { domains[name] } }
@@ -69,7 +80,7 @@ package final class FakeHypervisor: Hypervisor, @unchecked Sendable {
 
 package struct FakeConnection: HypervisorConnection {
     package let hypervisor: FakeHypervisor
-    package var uri: String { "test:///fake" }
+    package let uri: String
 
     package func versions() async throws -> (hypervisor: UInt, library: UInt) { (7_002_000, 9_000_000) }
 
@@ -98,7 +109,7 @@ package struct FakeConnection: HypervisorConnection {
     package func storagePool(named name: String, path: @escaping @Sendable () async throws -> String) async throws -> any HostStoragePool {
         hypervisor.log.add("storagePool \(name)")
         try hypervisor.failures.check("storagePool")
-        return FakeStoragePool(folder: try await path())
+        return try await hypervisor.pool(orMake: path)
     }
 
     package static func name(in xml: String) -> String {
@@ -260,6 +271,7 @@ package final class FakeDisks: DiskProvider, @unchecked Sendable {
     private func manifest(for request: InstallRequest) -> CacheManifest {
         let disk = folder.appendingPathComponent("disk.raw")
         _ = FileManager.default.createFile(atPath: disk.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("vmlinuz").path, contents: Data("kernel".utf8))
         let inputs = CacheKeyInputs(imageID: request.image.id, imageDigest: nil, reference: request.reference, installer: .direct,
                                     diskSize: 10 << 30, architecture: request.architecture)
         return CacheManifest(key: inputs.key, inputs: inputs, kernelVersion: "6.1.0",
@@ -382,9 +394,16 @@ package final class FakeStoragePool: HostStoragePool, @unchecked Sendable {
         lock.withLock { volumes[name] == nil ? nil : folder + "/" + name }
     }
 
+    /// Names of the volumes uploaded, in order.
+    package var uploads: [String] { lock.withLock { uploaded } }
+    private var uploaded: [String] = []
+
     package func upload(_ file: URL, as name: String, format: String) async throws -> String {
         let data = try Data(contentsOf: file)
-        lock.withLock { volumes[name] = data }
+        lock.withLock {
+            volumes[name] = data
+            uploaded.append(name)
+        }
         return folder + "/" + name
     }
 

@@ -1,11 +1,12 @@
 // Options every command accepts, and the pipeline context they give.
 
 import ArgumentParser
+import BootcCore
 import BootcPipeline
 import Logging
 
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .customLong("connect"), help: "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else qemu:///system for root, qemu:///session otherwise).")
+    @Option(name: .customLong("connect"), help: "libvirt URI: qemu:///system, qemu:///session, or another host's qemu+ssh://USER@HOST/system (default: $LIBVIRT_DEFAULT_URI, else qemu:///system for root, qemu:///session otherwise).")
     var libvirtURI: String?
 
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
@@ -13,6 +14,17 @@ struct GlobalOptions: ParsableArguments {
 
     @Flag(help: "Log what podman-bootc does (every program it runs, every libvirt call): --log-level debug.")
     var debug = false
+
+    /// A remote URI podman-bootc cannot reach guests through fails here, before any work.
+    func validate() throws {
+        guard let libvirtURI else { return }
+        guard !libvirtURI.isEmpty, !libvirtURI.contains(where: { $0.isNewline || $0 == "\0" }) else {
+            throw ValidationError("--connect \(libvirtURI.debugDescription) is not a libvirt URI; for example qemu:///system or qemu+ssh://USER@HOST/system")
+        }
+        do { _ = try RemoteLibvirtURI.parse(libvirtURI) } catch let error as RemoteURIError {
+            throw ValidationError(error.description)
+        }
+    }
 
     /// The live context: libvirt, libssh2, podman, the state folders.
     func context(quiet: Bool, consoleStreams: Bool = false) -> PipelineContext {

@@ -52,6 +52,8 @@ struct VMLauncher: Sendable {
             let credentials = try domains.deliver(identityBySeed ? [] : identity.credentials, for: record)
             var placement: RemotePlacement?
             if let remote {
+                // The SSH hop is checked (host key, login) before anything is uploaded or booted.
+                _ = try await context.guestShell.homeFolder(on: remote.jump, timeout: .seconds(30))
                 let pool = try await remote.pool(on: connection, shell: context.guestShell)
                 remotePool = pool
                 placement = try await place(record, manifest: manifest, credentials: credentials, in: pool)

@@ -7,6 +7,8 @@ import Host
 import SSH
 
 extension HostKeyMismatch: GuestHostKeyRejected {}
+/// A host that is not the one known, or will not let us in, does not change by retrying.
+extension JumpHostError: GuestHostKeyRejected {}
 
 package struct LibSSH2GuestShell: GuestShell {
     package init() {}
