@@ -54,6 +54,17 @@ public final class LibvirtConnection: @unchecked Sendable {
         return LibvirtDomain(pointer: domain, connection: self)
     }
 
+    /// Whether the daemon's QEMU can run `architecture` guests with `virtType` (kvm, qemu) on
+    /// its host: libvirt's domain capabilities, which fail for an accelerator it cannot use.
+    public func supports(architecture: String, virtType: String) -> Bool {
+        guard let xml = virConnectGetDomainCapabilities(pointer, nil, architecture, nil, virtType, 0) else {
+            virResetLastError()
+            return false
+        }
+        free(xml)
+        return true
+    }
+
     /// Every domain, running or not.
     public func allDomains() throws -> [LibvirtDomain] {
         var list: UnsafeMutablePointer<virDomainPtr?>?

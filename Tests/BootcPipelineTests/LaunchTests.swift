@@ -257,6 +257,23 @@ extension FakeWorld {
         #expect(!first.isEmpty && first == second, "uploaded again: \(second)")
     }
 
+    @Test func aKilledRunsRemoteVolumesGoWhenItsHostIsNextUsed() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        // A --rm VM whose run was killed: its record without a live owner, its volumes on the host.
+        var abandoned = try #require(try await launch(world).vm).record
+        abandoned.id = "abcdef123456"
+        abandoned.name = "abandoned"
+        abandoned.removeOnExit = true
+        try FileManager.default.createDirectory(at: world.vms.folder(abandoned.id), withIntermediateDirectories: true)
+        try world.vms.save(abandoned)
+        let pool = try #require(world.hypervisor.pool)
+        _ = try await pool.createOverlay(RemoteVolumes.overlay(abandoned.id), backing: "/pool/disk", capacityBytes: 1)
+        _ = try await launch(world)
+        #expect(try await pool.volumeNames().contains(RemoteVolumes.overlay(abandoned.id)) == false)
+        #expect(world.vms.load(abandoned.id) == nil)
+    }
+
     @Test func aFailedRemoteStartLeavesNoVolumeOfTheVM() async throws {
         let world = try FakeWorld()
         defer { world.cleanUp() }

@@ -106,6 +106,11 @@ package struct FakeConnection: HypervisorConnection {
         return domain
     }
 
+    package func offersKVM(for architecture: Architecture) async -> Bool {
+        hypervisor.log.add("offersKVM \(architecture.rawValue)")
+        return false
+    }
+
     package func storagePool(named name: String, path: @escaping @Sendable () async throws -> String) async throws -> any HostStoragePool {
         hypervisor.log.add("storagePool \(name)")
         try hypervisor.failures.check("storagePool")

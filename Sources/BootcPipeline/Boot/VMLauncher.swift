@@ -18,11 +18,21 @@ struct VMLauncher: Sendable {
                 connection: any HypervisorConnection, seed: URL?) async throws -> LaunchResult {
         let progress = context.progress
         let vms = context.vms
-        let accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
-        if accelerator == .tcg, let advice = AcceleratorProbe.accessAdvice(for: architecture, override: options.accelerator) {
-            progress.notice(advice)
-        }
         let remote = try RemoteHost.of(connection.uri)
+        let accelerator: Accelerator
+        if remote != nil {
+            // The remote host's own devices decide, as its libvirt reports them.
+            if let chosen = options.accelerator {
+                accelerator = chosen
+            } else {
+                accelerator = await connection.offersKVM(for: architecture) ? .kvm : .tcg
+            }
+        } else {
+            accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
+            if accelerator == .tcg, let advice = AcceleratorProbe.accessAdvice(for: architecture, override: options.accelerator) {
+                progress.notice(advice)
+            }
+        }
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: image.name, id: id)
         if try await connection.domain(named: name) != nil {
@@ -169,10 +179,16 @@ struct VMLauncher: Sendable {
     }
 
     /// Folders of `--rm` VMs whose process was killed: libvirt already destroyed their
-    /// auto-destroy domains, so only files are left.
-    func removeAbandonedVMs() {
+    /// auto-destroy domains, so only files are left. A remote VM's volumes are on its host:
+    /// they (and its record) go when `connection` is to that host.
+    func removeAbandonedVMs(connection: any HypervisorConnection) async {
         let store = context.vms
         for record in store.abandonedTransientVMs() {
+            if let remote = (try? RemoteHost.of(record.libvirtURI)) ?? nil {
+                guard record.libvirtURI == connection.uri,
+                      let pool = try? await remote.pool(on: connection, shell: context.guestShell) else { continue }
+                await pool.removeVolumes(ofVM: record.id)
+            }
             context.logger.info("removing state of abandoned VM \(record.name)")
             store.remove(record.id)
         }

@@ -1,6 +1,7 @@
 // The hypervisor as the pipeline sees it: connections, domains, their machine state. The
 // live adapter is libvirt (LibvirtHypervisor); tests use a fake.
 
+import BootcCore
 import Foundation
 
 /// Opens connections to a hypervisor daemon.
@@ -19,6 +20,9 @@ package protocol HypervisorConnection: Sendable {
     func createTransient(xml: String, autoDestroy: Bool) async throws -> any VirtualMachineDomain
     /// Defines a persistent domain (not started).
     func define(xml: String) async throws -> any VirtualMachineDomain
+    /// Whether the daemon's host can run `architecture` guests under KVM (a remote host's
+    /// accelerator is its own, not this machine's).
+    func offersKVM(for architecture: Architecture) async -> Bool
     /// The daemon's directory pool `name`, defined at the folder `path` gives when missing.
     func storagePool(named name: String, path: @escaping @Sendable () async throws -> String) async throws -> any HostStoragePool
 }

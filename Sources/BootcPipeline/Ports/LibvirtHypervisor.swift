@@ -1,6 +1,7 @@
 // The live Hypervisor: libvirt. With Blocking, the only place libvirt's blocking calls leave
 // the cooperative pool.
 
+import BootcCore
 import Foundation
 import Libvirt
 
@@ -40,6 +41,11 @@ private struct LiveConnection: HypervisorConnection {
     func define(xml: String) async throws -> any VirtualMachineDomain {
         let connection = connection
         return LiveDomain(domain: try await Blocking.run { try connection.define(xml: xml) })
+    }
+
+    func offersKVM(for architecture: Architecture) async -> Bool {
+        let connection = connection
+        return (try? await Blocking.run { connection.supports(architecture: architecture.rawValue, virtType: "kvm") }) ?? false
     }
 
     func storagePool(named name: String, path: @escaping @Sendable () async throws -> String) async throws -> any HostStoragePool {

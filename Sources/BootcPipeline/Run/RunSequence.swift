@@ -96,7 +96,6 @@ package struct RunSequence: Sendable {
     func launch(_ image: ImageToInstall, _ options: VMOptions) async throws -> LaunchResult {
         try context.locations.prepare()
         let launcher = VMLauncher(context: context)
-        launcher.removeAbandonedVMs()
         if let name = options.name, !VMNames.isValid(name) { throw VMError.invalidName(name) }
         try checkPublishedPorts(options.forwards)
 
@@ -105,6 +104,7 @@ package struct RunSequence: Sendable {
         let request = try await disks.request(for: image, choices: options.disk)
         // Connect before installing, so an unreachable libvirt fails fast and writes nothing.
         let connection = try await context.hypervisor.connect(uri: options.libvirtURI)
+        await launcher.removeAbandonedVMs(connection: connection)
         // The seed first: a folder without user-data fails before anything is installed.
         var seed: URL?
         if let folder = options.cloudInit {
