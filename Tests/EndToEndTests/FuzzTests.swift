@@ -140,6 +140,18 @@ extension EndToEnd {
         try await check(["export", "--format", "qcow2", "-o", "/", image], allowed: [64])
         try await check(["export", "--format", "kubevirt", "--name", "Bad_Name", image], allowed: [64])
         try await check(["export", "--format", "raw", "-t", "localhost/x:1", image], allowed: [64])
+
+        // A remote libvirt URI podman-bootc cannot reach guests through is refused up front (64).
+        for uri in ["qemu+tcp://hv1/system", "qemu://hv1/system", "qemu+ssh://hv1/", "qemu+ssh://-oProxyCommand=id/system",
+                    "qemu+ssh://hv1/system\n", "lxc+ssh://hv1/"] {
+            try await check(["run", "--connect", uri, "localhost/podman-bootc-fuzz-missing:x"], allowed: [64])
+            try await check(["list", "--connect", uri], allowed: [64])
+        }
+        for _ in 0..<20 {
+            let host = mutate(Self.words.randomElement(using: &generator)!, &generator)
+            try await check(["run", "--dry-run", "--connect", "qemu+ssh://\(host)/system", "localhost/podman-bootc-fuzz-missing:x"],
+                            allowed: [64, 127])
+        }
     }
 
     @Test func fuzzedProjectFilesEndCleanly() async throws {

@@ -188,6 +188,8 @@ extension EndToEnd {
 
         let listed = try await Harness.podmanBootc(["list"])
         #expect(listed.stdout.contains(name) && listed.stdout.contains("running"), "list: \(listed.stdout)")
+        let inspected = try await Harness.podmanBootc(["inspect", name])
+        #expect(inspected.stdout.contains(remote.poolFolder + "/vm-"), "inspect names the VM's files on its host: \(inspected.stdout)")
         let logs = try await Harness.podmanBootc(["logs", name])
         #expect(logs.status == 0 && logs.stdout.contains("login:"), "remote logs: \(logs.stderr)\n\(logs.stdout.suffix(400))")
 

@@ -80,10 +80,18 @@ package struct VMManager: Sendable {
     package func inspect(_ selector: VMSelector) async throws -> VMInspection {
         let runtime = try await runtime(selector)
         let record = runtime.record
+        var overlay = context.vms.overlay(record.id).path
+        var consoleLog = context.vms.consoleLog(record.id).path
+        if let remote = try RemoteHost.of(record.libvirtURI) {
+            // Paths on the VM's host, in our pool there.
+            let folder = try await remote.pool(on: runtime.connection, shell: context.guestShell).folder
+            overlay = folder + "/" + RemoteVolumes.overlay(record.id)
+            consoleLog = folder + "/" + RemoteVolumes.consoleLog(record.id)
+        }
         return VMInspection(
             record: record, status: await runtime.status(), sshPort: record.sshPort,
-            privateKey: context.vms.privateKey(record.id).path, overlay: context.vms.overlay(record.id).path,
-            consoleLog: context.vms.consoleLog(record.id).path, domainMetadata: await runtime.domain?.metadata())
+            privateKey: context.vms.privateKey(record.id).path, overlay: overlay,
+            consoleLog: consoleLog, domainMetadata: await runtime.domain?.metadata())
     }
 
     /// ACPI shutdown, then power off after `timeout` (at once with `force`); returns the VM's name.
