@@ -125,13 +125,7 @@ final class JumpSession: @unchecked Sendable {
         close(socket)
     }
 
-    var lastError: String {
-        var message: UnsafeMutablePointer<CChar>?
-        var length: Int32 = 0
-        let code = libssh2_session_last_error(session, &message, &length, 0)
-        let text = message.map { String(cString: $0) } ?? ""
-        return text.isEmpty ? "libssh2 error \(code)" : text
-    }
+    var lastError: String { lastErrorText(of: session) }
 
     /// A LIBSSH2_KNOWNHOST_CHECK_* result for the key the host sent.
     private func checkKnownHost(_ jump: JumpHost, keyType: Int32) throws -> Int32 {

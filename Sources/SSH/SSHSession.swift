@@ -79,53 +79,18 @@ public final class SSHSession: @unchecked Sendable {
         close(socket)
     }
 
-    var lastError: String {
-        var message: UnsafeMutablePointer<CChar>?
-        var length: Int32 = 0
-        let code = libssh2_session_last_error(session, &message, &length, 0)
-        let text = message.map { String(cString: $0) } ?? ""
-        return text.isEmpty ? "libssh2 error \(code)" : text
-    }
+    var lastError: String { lastErrorText(of: session) }
 
     static func connect(host: String, port: Int, timeoutMilliseconds: Int32) throws -> Int32 {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-            throw SSHError.connect(host: host, port: port, reason: "not an IPv4 address")
-        }
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SSHError.connect(host: host, port: port, reason: String(cString: strerror(errno))) }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-
-        // Non-blocking connect, so an unanswered SYN cannot stall us past the timeout.
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        if rc != 0 {
-            guard errno == EINPROGRESS else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                throw SSHError.connect(host: host, port: port, reason: reason)
-            }
-            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let ready = poll(&pfd, 1, timeoutMilliseconds)
-            var socketError: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &socketError, &length)
-            guard ready == 1, socketError == 0 else {
-                close(fd)
-                let reason = ready == 0 ? "timed out" : String(cString: strerror(socketError))
-                throw SSHError.connect(host: host, port: port, reason: reason)
-            }
-        }
-        _ = fcntl(fd, F_SETFL, flags)
-        return fd
+        try TCPConnection.open(host: host, port: port, timeoutMilliseconds: timeoutMilliseconds)
     }
+}
+
+/// libssh2's last error on `session`, as text.
+func lastErrorText(of session: OpaquePointer) -> String {
+    var message: UnsafeMutablePointer<CChar>?
+    var length: Int32 = 0
+    let code = libssh2_session_last_error(session, &message, &length, 0)
+    let text = message.map { String(cString: $0) } ?? ""
+    return text.isEmpty ? "libssh2 error \(code)" : text
 }
