@@ -55,6 +55,10 @@ public struct VMRecord: Codable, Sendable, Equatable {
     public var memoryMiB: Int
     public var sshPort: Int
     public var forwards: [PortForward]?
+    /// nil: `.user` (records written before there was a choice).
+    public var network: NetworkMode?
+    /// Host folders shared into the guest (virtiofs), in tag order.
+    public var sharedFolders: [SharedFolder]?
     public var sshUser: String
     /// Discard the VM's disk changes whenever it stops (`run --transient`).
     public var transientDisk: Bool?

@@ -22,6 +22,7 @@ public struct DomainSpec: Sendable, Equatable {
     public var sshPort: Int
     /// Further ports published with -p.
     public var forwards: [PortForward]
+    public var network: NetworkMode = .user
     /// SMBIOS type 11 OEM strings (systemd credentials); x86_64 only.
     public var oemStrings: [String]
     /// systemd credentials as QEMU fw_cfg entries read from files: only the path is in the
@@ -41,6 +42,11 @@ public struct DomainSpec: Sendable, Equatable {
     /// channels. Our own short path: libvirt's default one, under the user's home for
     /// qemu:///session, can pass the 107 bytes a socket path may have.
     public var agentSocketFolder: String?
+    /// The QEMU guest agent's channel (org.qemu.guest_agent.0; libvirt picks its socket): how
+    /// commands reach a guest without a network card.
+    public var qemuGuestAgent = false
+    /// Host folders shared over virtiofs (libvirt runs virtiofsd); tag N is the Nth.
+    public var sharedFolders: [SharedFolder] = []
 
     public static let metadataNamespace = "https://podman-bootc.dev/xmlns/vm/1"
     public static let metadataPrefix = "podman-bootc"
@@ -96,6 +102,10 @@ extension DomainSpec {
         }
         x += "  <memory unit='MiB'>\(memoryMiB)</memory>\n"
         x += "  <vcpu>\(cpus)</vcpu>\n"
+        if !sharedFolders.isEmpty {
+            // virtiofsd maps the guest's memory: it must be shared.
+            x += "  <memoryBacking>\n    <source type='memfd'/>\n    <access mode='shared'/>\n  </memoryBacking>\n"
+        }
         if !oemStrings.isEmpty && architecture == .x86_64 {
             x += "  <sysinfo type='smbios'>\n    <oemStrings>\n"
             for entry in oemStrings { x += "      <entry>\(e(entry))</entry>\n" }
@@ -166,6 +176,13 @@ extension DomainSpec {
                 x += "      <target type='virtio' name='\(port)'/>\n    </channel>\n"
             }
         }
+        for (index, folder) in sharedFolders.enumerated() {
+            x += "    <filesystem type='mount' accessmode='passthrough'>\n      <driver type='virtiofs'/>\n"
+            x += "      <source dir='\(e(folder.hostPath))'/>\n      <target dir='\(SharedFolder.tag(index))'/>\n    </filesystem>\n"
+        }
+        if qemuGuestAgent {
+            x += "    <channel type='unix'>\n      <target type='virtio' name='org.qemu.guest_agent.0'/>\n    </channel>\n"
+        }
         // No USB controller: nothing uses it, and probing it costs the guest boot time.
         x += "    <controller type='usb' model='none'/>\n"
         x += "    <memballoon model='none'/>\n"
@@ -180,9 +197,14 @@ extension DomainSpec {
     /// Networking (and, for a restore, the deferred incoming state). The NIC sits at PCI slot 0x1e of the root bus: libvirt fills slots from 1 upward with
     /// its own devices and does not know about this one.
     var qemuArguments: [String] {
+        let incoming = incomingMigration ? ["-incoming", "defer"] : []
+        guard network.hasNetworkCard else { return incoming }
         let published = forwards.map { ",hostfwd=\($0.hostfwd)" }.joined()
-        return ["-netdev", "user,id=podman-bootc-net0,hostfwd=tcp:127.0.0.1:\(sshPort)-:22\(published)",
-         "-device", "virtio-net-pci,netdev=podman-bootc-net0,addr=0x1e"] + (incomingMigration ? ["-incoming", "defer"] : [])
+        // restrict=on: the guest's packets go nowhere (not to the host, not out); the
+        // forwards still come in.
+        let restrict = network == .isolated ? ",restrict=on" : ""
+        return ["-netdev", "user,id=podman-bootc-net0\(restrict),hostfwd=tcp:127.0.0.1:\(sshPort)-:22\(published)",
+         "-device", "virtio-net-pci,netdev=podman-bootc-net0,addr=0x1e"] + incoming
     }
 }
 

@@ -84,6 +84,16 @@ public final class LibvirtDomain: @unchecked Sendable {
         return String(cString: xml)
     }
 
+    /// One QEMU guest agent (qemu-ga) command, as JSON, answered as JSON within `timeoutSeconds`
+    /// (libvirt's channel to `org.qemu.guest_agent.0`). Blocking.
+    public func guestAgentCommand(_ json: String, timeoutSeconds: Int32) throws -> String {
+        guard let reply = virDomainQemuAgentCommand(pointer, json, timeoutSeconds, 0) else {
+            throw LibvirtError.last("guest agent command for \(name)")
+        }
+        defer { free(reply) }
+        return String(cString: reply)
+    }
+
     /// Stops and removes the domain, whatever state it is in; a domain already gone is fine.
     public func remove() throws {
         if isActive {

@@ -149,3 +149,37 @@ import Testing
         #expect(log.all == ["children stopped", "unwound"])
     }
 }
+
+/// --network: what the domain gets, and how a VM without a network card runs a command.
+@Suite struct NetworkModeTests {
+    func request(_ network: NetworkMode, command: [String] = ["true"]) -> RunRequest {
+        var vm = VMOptions(removeOnExit: true, warmStart: .auto)
+        vm.network = network
+        return RunRequest(target: RunSequenceTests.image, config: nil, vm: vm, background: false, command: command,
+                          ci: CIRun.Options(image: RunSequenceTests.image, command: command, timeout: nil, artifacts: [], logsFolder: nil,
+                                            reportFile: nil, jsonSummary: false))
+    }
+
+    @Test func aVMWithoutANetworkCardRunsItsCommandThroughTheQemuGuestAgent() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage(RunSequenceTests.image)
+        let status = try await RunSequence(context: world.context).run(request(.none))
+        #expect(status == 0)
+        let calls = world.log.all
+        #expect(calls.contains { $0.hasPrefix("qga guest-ping") } && calls.contains { $0.hasPrefix("qga guest-exec ") }, "\(calls)")
+        #expect(!calls.contains { $0.hasPrefix("ssh ") }, "no SSH without a network card: \(calls)")
+        #expect(!calls.contains { $0.contains("incoming") }, "no warm start without a network card")
+        #expect(world.vms.all().isEmpty)
+    }
+
+    @Test func optionsThatNeedSSHAreRefusedWithoutANetworkCard() async throws {
+        let world = try FakeWorld()
+        defer { world.cleanUp() }
+        world.runner.addImage(RunSequenceTests.image)
+        var request = request(.none)
+        request.vm.forwards = [try #require(PortForward(parsing: "8080:80"))]
+        await #expect(throws: VMError.self) { try await RunSequence(context: world.context).run(request) }
+        #expect(!world.log.all.contains { $0.hasPrefix("createTransient") })
+    }
+}

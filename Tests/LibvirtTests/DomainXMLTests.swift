@@ -205,3 +205,34 @@ import Testing
         #expect(sections[0].1 >= 1 << 20 && sections[2].1 >= 1 << 20)
     }
 }
+
+@Suite struct NetworkModeXMLTests {
+    @Test func isolatedRestrictsTheUserNetworkAndKeepsTheForwards() {
+        var spec = DomainXMLTests.spec(.x86_64, .tcg)
+        spec.network = .isolated
+        spec.forwards = [PortForward(parsing: "8080:80")!]
+        let xml = spec.render()
+        #expect(xml.contains("user,id=podman-bootc-net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:8080-:80"), "\(xml)")
+        #expect(spec.shapeXML != DomainXMLTests.spec(.x86_64, .tcg).shapeXML, "a warm state of one network is not another's")
+    }
+
+    @Test func noneHasNoCardAndTheGuestAgentChannel() {
+        var spec = DomainXMLTests.spec(.x86_64, .tcg)
+        spec.network = .none
+        spec.qemuGuestAgent = true
+        let xml = spec.render()
+        #expect(!xml.contains("-netdev") && !xml.contains("virtio-net"), "\(xml)")
+        #expect(xml.contains("<target type='virtio' name='org.qemu.guest_agent.0'/>"))
+    }
+}
+
+@Suite struct SharedFolderXMLTests {
+    @Test func virtiofsFoldersShareTheGuestsMemoryAndEscapeTheirPaths() {
+        var spec = DomainXMLTests.spec(.x86_64, .tcg)
+        spec.sharedFolders = [SharedFolder(hostPath: "/srv/a&b'<c>", guestPath: "/mnt/a", readOnly: false)]
+        let xml = spec.render()
+        #expect(xml.contains("<memoryBacking>\n    <source type='memfd'/>\n    <access mode='shared'/>\n  </memoryBacking>"))
+        #expect(xml.contains("<driver type='virtiofs'/>\n      <source dir='/srv/a&amp;b&apos;&lt;c&gt;'/>\n      <target dir='podman-bootc-0'/>"), "\(xml)")
+        #expect(!DomainXMLTests.spec(.x86_64, .tcg).render().contains("memoryBacking"))
+    }
+}

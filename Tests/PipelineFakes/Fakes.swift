@@ -171,6 +171,16 @@ package final class FakeDomain: VirtualMachineDomain, @unchecked Sendable {
     }
     package func loadMachineState(from fd: Int32) async throws { try call("load") }
     package func resumeGuest() async throws { try call("resume") }
+    /// A QEMU guest agent that answers at once: every command exits 0 printing "fake output".
+    package func guestAgentCommand(_ json: String, timeoutSeconds: Int32) async throws -> String {
+        let command = ["guest-exec-status", "guest-exec", "guest-ping"].first { json.contains("\"\($0)\"") } ?? "?"
+        try call("qga \(command)")
+        switch command {
+        case "guest-exec": return #"{"return":{"pid":42}}"#
+        case "guest-exec-status": return #"{"return":{"exited":true,"exitcode":0,"out-data":"ZmFrZSBvdXRwdXQK"}}"#
+        default: return #"{"return":{}}"#
+        }
+    }
     package func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool) async throws -> ConsoleOutcome {
         try call("console")
         return .detached

@@ -29,6 +29,10 @@ struct CacheWarm: PipelineCommand {
 
     func liveContext() -> PipelineContext { global.context(quiet: quiet) }
 
+    func validate() throws {
+        if shape.network == .none { throw ValidationError("a warm state's guest agent is started over SSH, and --network none gives the VM no network card; warm --network user or isolated") }
+    }
+
     func run(_ context: PipelineContext) async throws {
         context.warnIfKVMDeviceUnusable(libvirtURI: global.libvirtURI)
         let options = try shape.vmOptions(disk: disk.choices, libvirtURI: global.libvirtURI, removeOnExit: true)

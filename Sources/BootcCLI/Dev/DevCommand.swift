@@ -71,6 +71,7 @@ struct DevCommand: PipelineCommand {
 
     func validate() throws {
         if !explain && target == nil { throw ValidationError("dev needs a TARGET to build and watch (or --explain)") }
+        if shape.network == .none { throw ValidationError("dev updates the VM over SSH, and --network none gives it no network card; use --network isolated") }
     }
 
     func liveContext() -> PipelineContext { global.context(quiet: quiet) }

@@ -53,6 +53,18 @@ enum ArgumentValue {
         return user
     }
 
+    /// HOST_DIR:GUEST_DIR[:ro]; the host folder must exist (QEMU's helper would fail later).
+    static func sharedFolder(_ text: String) throws -> SharedFolder {
+        guard let folder = SharedFolder(parsing: text, currentFolder: FileManager.default.currentDirectoryPath) else {
+            throw ValidationError("expected HOST_DIR:GUEST_DIR[:ro] with an absolute GUEST_DIR other than /, no '..', ':' or spaces, e.g. ./src:/srv/src:ro")
+        }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.hostPath, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ValidationError("\(folder.hostPath) is not a folder on this host; create it or name another")
+        }
+        return folder
+    }
+
     static func port(_ text: String) throws -> PortForward {
         guard let forward = PortForward(parsing: text) else {
             throw ValidationError("expected [HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|/udp] with an IPv4 HOST_IP, e.g. 8080:80")

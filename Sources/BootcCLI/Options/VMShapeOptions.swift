@@ -19,6 +19,9 @@ struct VMShapeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Acceleration: auto, kvm or tcg (also $PODMAN_BOOTC_ACCEL).", valueName: "mode"))
     var accel: AccelerationMode?
 
+    @Option(help: ArgumentHelp("The VM's network: user (NAT to the host and the outside; default), isolated (nothing out, only SSH and -p ports in) or none (no network card; commands go through the guest agent).", valueName: "mode"))
+    var network: NetworkMode = .user
+
     @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m (default: 5m).", transform: ArgumentValue.duration(example: "300s, 5m"))
     var sshTimeout: Duration = .seconds(300)
 
@@ -28,7 +31,11 @@ struct VMShapeOptions: ParsableArguments {
 
     /// The VM options these give, with the disk options and the libvirt URI.
     func vmOptions(disk: DiskChoices, libvirtURI: String?, removeOnExit: Bool) throws -> VMOptions {
-        VMOptions(cpus: cpus, memoryMiB: Int(memory.mebibytes), disk: disk, accelerator: try AccelerationMode.resolve(accel),
-                  user: user, removeOnExit: removeOnExit, libvirtURI: libvirtURI, sshTimeout: sshTimeout)
+        var options = VMOptions(cpus: cpus, memoryMiB: Int(memory.mebibytes), disk: disk, accelerator: try AccelerationMode.resolve(accel),
+                                user: user, removeOnExit: removeOnExit, libvirtURI: libvirtURI, sshTimeout: sshTimeout)
+        options.network = network
+        return options
     }
 }
+
+extension NetworkMode: ExpressibleByArgument {}

@@ -59,6 +59,11 @@ struct RunCommand: PipelineCommand {
             transform: ArgumentValue.port)
     var publish: [PortForward] = []
 
+    @Option(name: [.customShort("v"), .customLong("volume")],
+            help: ArgumentHelp("Share a host folder with the VM over virtiofs: HOST_DIR:GUEST_DIR[:ro] (repeatable; mounted at GUEST_DIR; no warm start).", valueName: "host-dir:guest-dir[:ro]"),
+            transform: ArgumentValue.sharedFolder)
+    var volume: [SharedFolder] = []
+
     @Flag(help: "Say whether the cached disk would be reused or reinstalled, and why; boot nothing.")
     var dryRun = false
 
@@ -101,6 +106,10 @@ struct RunCommand: PipelineCommand {
         if rm && background { throw ValidationError("--rm and --background exclude each other: a background VM must outlive the command") }
         if background && !command.isEmpty { throw ValidationError("--background starts the VM without running a command; drop the command or -B") }
         if !artifact.isEmpty && command.isEmpty { throw ValidationError("--artifact needs a command: artifacts are copied after it ends") }
+        if Set(volume.map(\.guestPath)).count != volume.count { throw ValidationError("-v: two folders share one GUEST_DIR") }
+        if !artifact.isEmpty && shape.network == .none {
+            throw ValidationError("--artifact copies over SSH (SFTP), and --network none gives the VM no network card; use --network isolated")
+        }
         if identity == .cloudInit && cloudInit != nil {
             throw ValidationError("--identity cloud-init writes its own seed and cannot be combined with --cloudinit DIR; put the identity into DIR's user-data or drop one of them")
         }
@@ -113,6 +122,7 @@ struct RunCommand: PipelineCommand {
         var vm = try shape.vmOptions(disk: disk.choices, libvirtURI: global.libvirtURI, removeOnExit: rm)
         vm.name = name
         vm.forwards = publish
+        vm.sharedFolders = volume
         vm.transientDisk = transient
         vm.cloudInit = cloudInit
         vm.identity = identity

@@ -97,6 +97,9 @@ struct DomainStarter: Sendable {
             metadata: [("id", record.id), ("image", record.image), ("image-id", record.imageID),
                        ("ssh-port", String(record.sshPort)), ("ssh-user", record.sshUser),
                        ("created", ISO8601DateFormatter().string(from: record.created))])
+        spec.network = record.network ?? .user
+        spec.qemuGuestAgent = spec.network == .none
+        spec.sharedFolders = record.sharedFolders ?? []
         // libvirt creates the sockets (and hands them to QEMU); a path must fit a socket address.
         let agentFolder = vms.folder(record.id).path
         if agentFolder.utf8.count + "/agent.out".utf8.count < 108 { spec.agentSocketFolder = agentFolder }

@@ -8,11 +8,14 @@ package enum VMError: ToolError {
     case invalidName(String)
     case nameInUse(String)
     case privilegedPort(Int, lowestAllowed: Int)
+    /// An option that needs the VM's network with --network none.
+    case needsNetwork(String)
+    case sharedFolderOnRemoteHost
 
     package var exitCode: Int32 {
         switch self {
         case .stoppedWhileBooting, .sshTimeout: ExitStatus.vmFailure
-        case .privilegedPort: ExitStatus.usage
+        case .privilegedPort, .needsNetwork, .sharedFolderOnRemoteHost: ExitStatus.usage
         default: ExitStatus.toolFailure
         }
     }
@@ -29,6 +32,10 @@ package enum VMError: ToolError {
         case .privilegedPort(let port, let lowest):
             return "-p: host port \(port) is privileged, and you run podman-bootc as a user: publish on port \(lowest) or higher "
                 + "(e.g. -p \(port + 8000 < 65536 ? port + 8000 : lowest):GUEST), or run with sudo (net.ipv4.ip_unprivileged_port_start is \(lowest))"
+        case .needsNetwork(let what):
+            return "\(what) needs SSH, and --network none gives the VM no network card; use --network isolated (nothing goes out, SSH comes in)"
+        case .sharedFolderOnRemoteHost:
+            return "-v shares a folder of this machine, and the VM would run on another host: drop -v, or copy the files into the image"
         case .nameInUse(let name):
             return "a libvirt domain named \(name) exists already; choose another --name"
         }

@@ -45,6 +45,8 @@ struct VMLauncher: Sendable {
             ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
         record.libvirtURI = connection.uri
         record.forwards = options.forwards.isEmpty ? nil : options.forwards
+        record.network = options.network == .user ? nil : options.network
+        record.sharedFolders = options.sharedFolders.isEmpty ? nil : options.sharedFolders
         record.transientDisk = options.transientDisk ? true : nil
         let identityBySeed = options.identity == .cloudInit
         record.cloudInitSeed = seed == nil && !identityBySeed ? nil : true
@@ -59,7 +61,8 @@ struct VMLauncher: Sendable {
                 try await writeIdentitySeed(identity.restore, for: record)
             }
             var domains = DomainStarter(context: context, connection: connection)
-            let credentials = try domains.deliver(identityBySeed ? [] : identity.credentials, for: record)
+            let fstab = options.sharedFolders.fstabCredential.map { [$0] } ?? []
+            let credentials = try domains.deliver((identityBySeed ? [] : identity.credentials) + fstab, for: record)
             var placement: RemotePlacement?
             if let remote {
                 // The SSH hop is checked (host key, login) before anything is uploaded or booted.
@@ -80,7 +83,13 @@ struct VMLauncher: Sendable {
             // Warm start: not with a cloud-init seed (its first boot is what the user asked for),
             // nor on a remote host (its saved states would be files of this machine).
             var pendingSave: PendingWarmSave?
-            if options.warmStart != .off && seed == nil && !identityBySeed && remote == nil {
+            // Nor without a network card: a warm state's agent is started over SSH.
+            // Nor with shared folders: virtiofs state cannot be saved.
+            if options.warmStart != .off && !options.sharedFolders.isEmpty {
+                progress.notice("no warm start for a VM with -v folders: a virtiofs share cannot be saved with the running state; booting")
+            }
+            if options.warmStart != .off && seed == nil && !identityBySeed && remote == nil && options.network != .none
+                && options.sharedFolders.isEmpty {
                 let warm = WarmStart(context: context)
                 let spec = coldSpec(record)
                 let inputs = try await warm.inputs(for: record, diskKey: manifest.key, user: options.user,

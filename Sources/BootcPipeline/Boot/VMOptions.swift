@@ -13,6 +13,9 @@ package struct VMOptions: Sendable {
     package var disk: DiskChoices
     package var accelerator: Accelerator?
     package var forwards: [PortForward] = []
+    package var network: NetworkMode = .user
+    /// -v: host folders shared into the guest.
+    package var sharedFolders: [SharedFolder] = []
     package var transientDisk = false
     /// Who the key is installed for (root always; a user the guest creates when missing).
     package var user: GuestUser = .root

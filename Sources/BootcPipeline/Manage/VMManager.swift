@@ -138,7 +138,12 @@ package struct VMManager: Sendable {
         guard let sshTimeout else { return record.name }
         let vm = LaunchedVM(record: record, domain: domain, privateKey: context.vms.privateKey(record.id),
                             consoleLog: context.vms.consoleLog(record.id))
-        await (try SSHWaiter(context: context).waitForSSH(vm, timeout: sshTimeout)).disconnect()
+        let session: any GuestSession = record.network == NetworkMode.none
+            ? try await QemuGuestAgentWaiter(context: context).wait(vm, timeout: sshTimeout)
+            : try await SSHWaiter(context: context).waitForSSH(vm, timeout: sshTimeout)
+        // A reboot unmounted the -v folders (older guests do not mount them at boot).
+        try await SharedFolderMounts.mount(for: record, over: session, context: context)
+        await session.disconnect()
         return record.name
     }
 
@@ -194,8 +199,13 @@ package struct VMManager: Sendable {
         let runtime = try await runtime(selector)
         _ = try await runtime.requireRunning()
         let record = runtime.record
-        let login = try context.guestLogin(for: record, user: user)
-        let session = try await context.guestShell.connect(login, timeout: .seconds(15))
+        let session: any GuestSession
+        if record.network == NetworkMode.none {
+            guard user == nil || user == "root" else { throw VMError.needsNetwork("-u \(user ?? "")") }
+            session = QemuGuestAgentSession(domain: try runtime.requireDomain(), vmName: record.name, clock: context.clock)
+        } else {
+            session = try await context.guestShell.connect(try context.guestLogin(for: record, user: user), timeout: .seconds(15))
+        }
         if command.isEmpty { return try await session.interactiveShell(term: context.environment["TERM"] ?? "xterm-256color") }
         return try await session.execute(RemoteCommand.commandLine(for: command))
     }

@@ -76,6 +76,8 @@ package protocol VirtualMachineDomain: Sendable {
     /// Loads a machine state into a domain started waiting for one (cancelled: destroys it).
     func loadMachineState(from fd: Int32) async throws
     func resumeGuest() async throws
+    /// A QEMU guest agent command (JSON) and its JSON answer, waiting at most `timeoutSeconds`.
+    func guestAgentCommand(_ json: String, timeoutSeconds: Int32) async throws -> String
     /// The console on these descriptors until the escape byte, the input's end, the console's
     /// close, or the task's cancellation (which throws CancellationError).
     func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool) async throws -> ConsoleOutcome

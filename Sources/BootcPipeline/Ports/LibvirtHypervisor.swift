@@ -142,6 +142,11 @@ private struct LiveDomain: VirtualMachineDomain {
         try await Blocking.run { try domain.resumeGuest() }
     }
 
+    func guestAgentCommand(_ json: String, timeoutSeconds: Int32) async throws -> String {
+        let domain = domain
+        return try await Blocking.run { try domain.guestAgentCommand(json, timeoutSeconds: timeoutSeconds) }
+    }
+
     func attachConsole(input: Int32, output: Int32, escape: UInt8, force: Bool) async throws -> ConsoleOutcome {
         let domain = domain
         // Cancellation writes to a pipe the console's event loop watches.

@@ -98,6 +98,14 @@ package struct RunSequence: Sendable {
         let launcher = VMLauncher(context: context)
         if let name = options.name, !VMNames.isValid(name) { throw VMError.invalidName(name) }
         try checkPublishedPorts(options.forwards)
+        if !options.sharedFolders.isEmpty, (try RemoteHost.of(options.libvirtURI ?? context.environment["LIBVIRT_DEFAULT_URI"])) != nil {
+            throw VMError.sharedFolderOnRemoteHost
+        }
+        if options.network == .none {
+            if !options.user.isRoot { throw VMError.needsNetwork("-u \(options.user.name)") }
+            if !options.forwards.isEmpty { throw VMError.needsNetwork("-p") }
+            if options.identity == .cloudInit { throw VMError.needsNetwork("--identity cloud-init") }
+        }
 
         context.progress.stage("Resolving \(image.name)")
         let disks = DiskStage(context: context)
@@ -227,6 +235,15 @@ package struct RunSequence: Sendable {
     /// The first usable session: a restored VM's identity session, else a fresh login; a cold
     /// boot's warm state is saved first (it must hold no SSH session).
     func connect(_ vm: LaunchedVM, timeout: Duration) async throws -> any GuestSession {
+        let session = try await firstSession(vm, timeout: timeout)
+        try await SharedFolderMounts.mount(for: vm.record, over: session, context: context)
+        return session
+    }
+
+    private func firstSession(_ vm: LaunchedVM, timeout: Duration) async throws -> any GuestSession {
+        if vm.record.network == NetworkMode.none {
+            return try await QemuGuestAgentWaiter(context: context).wait(vm, timeout: timeout)
+        }
         let waiter = SSHWaiter(context: context)
         let first: any GuestSession
         if let ready = vm.rootSession, vm.record.sshUser == "root" {
@@ -294,6 +311,9 @@ package struct RunSequence: Sendable {
     }
 
     func sshHint(_ vm: LaunchedVM) -> String {
+        if vm.record.network == NetworkMode.none {
+            return "none (no network card): podman-bootc ssh \(vm.record.name) -- COMMAND runs it through the guest agent"
+        }
         if let jump = try? RemoteHost.of(vm.record.libvirtURI)?.jump {
             let hop = jump.port == 22 ? "\(jump.user)@\(jump.host)" : "\(jump.user)@\(jump.host):\(jump.port)"
             return "podman-bootc ssh \(vm.record.name) (or: ssh -J \(hop) -i \(vm.privateKey.path) -p \(vm.record.sshPort) \(vm.record.sshUser)@127.0.0.1)"
