@@ -12,7 +12,8 @@ case "$(uname -m)" in
   aarch64) kernel=linux-image-arm64 ;;
   *) echo "build-demo-image: no Debian kernel package known for $(uname -m)" >&2; exit 1 ;;
 esac
-packages=systemd,systemd-sysv,udev,dbus,$kernel,openssh-server,iproute2,kmod,netbase
+# qemu-guest-agent: `--network none` (no network card) runs commands through it.
+packages=systemd,systemd-sysv,udev,dbus,$kernel,openssh-server,iproute2,kmod,netbase,qemu-guest-agent
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "build-demo-image: run as root (the image goes into rootful podman storage): sudo $0" >&2

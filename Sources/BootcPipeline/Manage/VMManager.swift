@@ -13,6 +13,10 @@ package struct VMView: Codable, Sendable, Equatable {
     package var image: String
     package var status: VMStatus
     package var ssh: String
+    package var architecture: Architecture
+    package var network: NetworkMode
+    /// -v folders (host path, guest path, read-only).
+    package var sharedFolders: [SharedFolder]?
     package var cpus: Int
     package var memoryMiB: Int
     package var diskBytes: UInt64
@@ -71,7 +75,9 @@ package struct VMManager: Sendable {
             let disk = stat(context.vms.overlay(record.id).path, &info) == 0 ? UInt64(info.st_blocks) * 512 : 0
             let ssh = remote.map { "127.0.0.1:\(record.sshPort)@\($0.jump.host)" } ?? "127.0.0.1:\(record.sshPort)"
             views.append(VMView(id: record.id, name: record.name, image: record.image, status: status,
-                                ssh: ssh, cpus: record.cpus, memoryMiB: record.memoryMiB,
+                                ssh: record.network == NetworkMode.none ? "-" : ssh, architecture: record.architecture,
+                                network: record.network ?? .user, sharedFolders: record.sharedFolders,
+                                cpus: record.cpus, memoryMiB: record.memoryMiB,
                                 diskBytes: disk, created: record.created, liveImageID: record.liveImageID))
         }
         return views
