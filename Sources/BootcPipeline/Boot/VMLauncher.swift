@@ -190,11 +190,11 @@ struct VMLauncher: Sendable {
     /// Folders of `--rm` VMs whose process was killed: libvirt already destroyed their
     /// auto-destroy domains, so only files are left. A remote VM's volumes are on its host:
     /// they (and its record) go when `connection` is to that host.
-    func removeAbandonedVMs(connection: any HypervisorConnection) async {
+    func removeAbandonedVMs(connection: (any HypervisorConnection)?) async {
         let store = context.vms
         for record in store.abandonedTransientVMs() {
             if let remote = (try? RemoteHost.of(record.libvirtURI)) ?? nil {
-                guard record.libvirtURI == connection.uri,
+                guard let connection, record.libvirtURI == connection.uri,
                       let pool = try? await remote.pool(on: connection, shell: context.guestShell) else { continue }
                 await pool.removeVolumes(ofVM: record.id)
             }

@@ -96,6 +96,8 @@ package struct RunSequence: Sendable {
     func launch(_ image: ImageToInstall, _ options: VMOptions) async throws -> LaunchResult {
         try context.locations.prepare()
         let launcher = VMLauncher(context: context)
+        // A killed run's folders go first, whatever this run meets next.
+        await launcher.removeAbandonedVMs(connection: nil)
         if let name = options.name, !VMNames.isValid(name) { throw VMError.invalidName(name) }
         try checkPublishedPorts(options.forwards)
         if !options.sharedFolders.isEmpty, (try RemoteHost.of(options.libvirtURI ?? context.environment["LIBVIRT_DEFAULT_URI"])) != nil {
