@@ -124,5 +124,20 @@ extension EndToEnd {
         #expect(again.stdout == "from-guest\n", "\(again.stderr)")
         #expect(try await Harness.podmanBootc(["rm", "-f", name]).status == 0)
     }
+
+    /// libvirt 9.0 runs virtiofsd for root's VMs only: a user's -v is refused with the way out,
+    /// and leaves no VM behind.
+    @Test func aUsersFolderShareIsRefusedWithTheWayOut() async throws {
+        let user = try await RootlessUser.ensure("podman-bootc-e2e")
+        try await user.load(Harness.demoImage)
+        let folder = "/var/tmp/podman-bootc-e2e-usershare-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try await user.podmanBootc(["run", "--rm", "-v", folder + ":/srv/share", Harness.demoImage, "--", "true"])
+        if run.status == 0 { return }  // a libvirt that runs virtiofsd for users
+        #expect(run.errorLines.count == 1 && run.stderr.contains("run with sudo"), "\(run.stderr)")
+        let listed = try await user.podmanBootc(["list", "-a", "-q"])
+        #expect(listed.stdout.isEmpty, "a VM was left: \(listed.stdout)")
+    }
 }
 }
