@@ -19,15 +19,16 @@ extension EndToEnd {
         struct State: Decodable { var key: String; var memoryMiB: Int; var user: String; var created: String }
     }
 
+    /// The newest such state: a machine that kept the disk of an earlier build of the demo
+    /// image has that build's states too.
     func stateFolder() async throws -> (folder: URL, created: String)? {
         let listed = try await Harness.podmanBootc(["cache", "list", "--format", "json"])
         let entries = try JSONDecoder().decode([CacheEntry].self, from: Data(listed.stdout.utf8))
-        for entry in entries where entry.image == Harness.demoImage {
-            if let state = entry.warmStates.first(where: { $0.memoryMiB == 1536 && $0.user == "root" }) {
-                return (Harness.stateDir.appendingPathComponent("cache/\(entry.key)/warm/\(state.key)"), state.created)
-            }
+        let states = entries.filter { $0.image == Harness.demoImage }.flatMap { entry in
+            entry.warmStates.filter { $0.memoryMiB == 1536 && $0.user == "root" }.map { (entry.key, $0) }
         }
-        return nil
+        guard let (key, state) = states.max(by: { $0.1.created < $1.1.created }) else { return nil }
+        return (Harness.stateDir.appendingPathComponent("cache/\(key)/warm/\(state.key)"), state.created)
     }
 
     func sha256(_ file: URL) async throws -> String {
