@@ -12,10 +12,10 @@ packages=(
   systemd-boot-efi  # `export` makes direct-installed disks bootable with systemd-boot
   uidmap  # rootless podman of the user behind sudo (images are copied from there)
   python3-junitparser  # the tests read run --report with a real JUnit consumer
+  # Both architectures' guests on either host (the other one under emulation, TCG).
+  qemu-system-arm qemu-efi-aarch64
+  kmod cpio  # scripts/build-foreign-test-image.sh: module index and initramfs, made on the host
 )
-case "$(uname -m)" in
-  aarch64) packages+=(qemu-system-arm qemu-efi-aarch64) ;;
-esac
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/setup.sh must run as root: it installs packages (${packages[*]})," >&2

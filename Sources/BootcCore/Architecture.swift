@@ -13,6 +13,9 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// The OCI platform name (what podman's --arch and an image's Architecture say).
+    public var ociName: String { self == .x86_64 ? "amd64" : "arm64" }
+
     public var qemuBinary: String {
         switch self {
         case .x86_64: "qemu-system-x86_64"

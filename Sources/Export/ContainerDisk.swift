@@ -83,8 +83,3 @@ public struct ContainerDiskImage: Sendable {
         var description: String { "podman import did not leave \(reference) in podman storage" }
     }
 }
-
-extension Architecture {
-    /// The OCI platform name.
-    public var ociName: String { self == .x86_64 ? "amd64" : "arm64" }
-}

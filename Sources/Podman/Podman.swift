@@ -8,10 +8,14 @@ public enum PodmanError: ToolError {
     case imageNotFound(reference: String, pullError: String?)
     case unexpectedOutput(command: String, detail: String)
     case copyFailed(reference: String, destination: String)
+    case wrongArchitecture(reference: String, has: String, wanted: Architecture)
 
     public var exitCode: Int32 {
-        if case .imageNotFound = self { return ExitStatus.notFound }
-        return ExitStatus.toolFailure
+        switch self {
+        case .imageNotFound: ExitStatus.notFound
+        case .wrongArchitecture: ExitStatus.usage
+        default: ExitStatus.toolFailure
+        }
     }
 
     public var description: String {
@@ -24,6 +28,9 @@ public enum PodmanError: ToolError {
             return "copied \(reference) to \(destination) but it does not list the image afterwards; check `podman image ls` there"
         case .unexpectedOutput(let command, let detail):
             return "could not understand the output of `\(command)`: \(detail)"
+        case .wrongArchitecture(let reference, let has, let wanted):
+            return "image \(reference) is for \(has), not \(wanted.ociName) (--arch \(wanted.rawValue)): get that variant "
+                + "(podman pull --arch \(wanted.ociName) \(reference), or podman build --platform linux/\(wanted.ociName)), or leave out --arch"
         }
     }
 }
@@ -42,15 +49,26 @@ public struct Podman: Sendable {
 
     /// Finds an image in local storage; pulls it (policy "missing") when it is absent and the
     /// reference names a registry, never for localhost/ images.
-    public func findImage(_ reference: String) async throws -> ImageInspection {
-        if let image = try await inspect(reference) { return image }
-        guard Self.namesRegistry(reference) else { throw PodmanError.imageNotFound(reference: reference, pullError: nil) }
-        let pull = try await runner.run(command(PodmanArguments.pull(reference)), stderr: .capture)
+    /// With `architecture`, an image of another one is pulled again for it (as `podman pull
+    /// --arch` does, the name then means that variant); a local-only image is refused.
+    public func findImage(_ reference: String, architecture: Architecture? = nil) async throws -> ImageInspection {
+        if let image = try await inspect(reference) {
+            guard let architecture, let has = image.architecture, Architecture(anyName: has) != architecture else { return image }
+            guard Self.namesRegistry(reference) else {
+                throw PodmanError.wrongArchitecture(reference: reference, has: has, wanted: architecture)
+            }
+        } else {
+            guard Self.namesRegistry(reference) else { throw PodmanError.imageNotFound(reference: reference, pullError: nil) }
+        }
+        let pull = try await runner.run(command(PodmanArguments.pull(reference, architecture: architecture)), stderr: .capture)
         guard pull.status == 0 else {
             let reason = pull.standardError.split(separator: "\n").last.map(String.init) ?? "status \(pull.status)"
             throw PodmanError.imageNotFound(reference: reference, pullError: reason)
         }
         guard let image = try await inspect(reference) else { throw PodmanError.imageNotFound(reference: reference, pullError: nil) }
+        if let architecture, let has = image.architecture, Architecture(anyName: has) != architecture {
+            throw PodmanError.wrongArchitecture(reference: reference, has: has, wanted: architecture)
+        }
         return image
     }
 
@@ -71,16 +89,22 @@ public struct Podman: Sendable {
 
     /// Finds the image here; when this storage lacks it but `source` has it (the rootless
     /// storage of the user behind sudo), copies it over first and says so through `notice`.
-    public func findImage(_ reference: String, copyingFrom source: Podman?,
+    public func findImage(_ reference: String, architecture: Architecture? = nil, copyingFrom source: Podman?,
                           notice: @Sendable (String) -> Void) async throws -> ImageInspection {
-        if let image = try await inspect(reference) { return image }
+        if let image = try await inspect(reference) { return try await findImage(reference, architecture: architecture, found: image) }
         // The other storage is a convenience: when it cannot be read, act as if it had nothing.
         if let source, (try? await source.inspect(reference)) != nil {
             notice("Copying \(reference) from \(source.endpoint) into \(endpoint)")
             try await copyImage(reference, from: source)
-            if let image = try await inspect(reference) { return image }
+            if let image = try await inspect(reference) { return try await findImage(reference, architecture: architecture, found: image) }
         }
-        return try await findImage(reference)
+        return try await findImage(reference, architecture: architecture)
+    }
+
+    /// `image` when it is of `architecture` (or none is asked for); else what findImage does.
+    private func findImage(_ reference: String, architecture: Architecture?, found image: ImageInspection) async throws -> ImageInspection {
+        guard let architecture, let has = image.architecture, Architecture(anyName: has) != architecture else { return image }
+        return try await findImage(reference, architecture: architecture)
     }
 
     /// Makes sure this storage has the image `image` (found in `source` as `reference`),

@@ -1,12 +1,15 @@
 // The podman command lines podman-bootc runs, as pure argv values (golden-tested).
 
+import BootcCore
+
 public enum PodmanArguments {
     public static func inspectImage(_ reference: String) -> [String] {
         ["podman", "image", "inspect", "--format", "json", "--", reference]
     }
 
-    public static func pull(_ reference: String) -> [String] {
-        ["podman", "image", "pull", "--quiet", "--", reference]
+    /// Pulls `reference`; for another architecture than this host's when one is given.
+    public static func pull(_ reference: String, architecture: Architecture? = nil) -> [String] {
+        ["podman", "image", "pull", "--quiet"] + (architecture.map { ["--arch", $0.ociName] } ?? []) + ["--", reference]
     }
 
     /// Mounts the image's root filesystem read-only on the host and prints its path.

@@ -305,8 +305,9 @@ package final class FakeRunner: ProcessRunner, @unchecked Sendable {
 
     package init(log: CallLog) { self.log = log }
 
-    package func addImage(_ reference: String, id: String = String(repeating: "ab", count: 32), labels: [String: String] = [:]) {
-        lock.withLock { images[reference] = ImageInspection(id: id, architecture: "amd64", os: "linux", labels: labels) }
+    package func addImage(_ reference: String, id: String = String(repeating: "ab", count: 32), labels: [String: String] = [:],
+                          architecture: String = "amd64") {
+        lock.withLock { images[reference] = ImageInspection(id: id, architecture: architecture, os: "linux", labels: labels) }
     }
 
     package func run(_ argv: [String], stdin: String?, stderr: StandardErrorHandling) async throws -> ProcessResult {

@@ -46,6 +46,13 @@ enum ArgumentValue {
         }
     }
 
+    static func architecture(_ text: String) throws -> Architecture {
+        guard let architecture = Architecture(anyName: text) else {
+            throw ValidationError("expected an architecture: x86_64 (amd64) or aarch64 (arm64)")
+        }
+        return architecture
+    }
+
     static func user(_ text: String) throws -> GuestUser {
         guard let user = GuestUser(text) else {
             throw ValidationError("expected a user name: lower-case letters, digits, _ and -, starting with a letter or _, at most 32 characters")

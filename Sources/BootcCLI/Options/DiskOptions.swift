@@ -22,6 +22,10 @@ struct DiskOptions: ParsableArguments {
     @Option(name: .customLong("karg"), help: ArgumentHelp("Extra kernel argument (repeatable).", valueName: "arg"))
     var kernelArguments: [String] = []
 
+    @Option(help: ArgumentHelp("Guest architecture: x86_64 or aarch64 (amd64, arm64); another than the host's runs under emulation. A registry image is pulled for it (default: the image's own).", valueName: "arch"),
+            transform: ArgumentValue.architecture)
+    var arch: Architecture?
+
     @Option(help: ArgumentHelp("Run bootc install through this podman system connection (a rootful podman machine); the cache folder must be shared with it.", valueName: "name"))
     var connection: String?
 
@@ -39,6 +43,6 @@ struct DiskOptions: ParsableArguments {
 
     var choices: DiskChoices {
         DiskChoices(diskSize: diskSize, installer: installer, filesystem: filesystem, rootSize: rootSizeMax,
-                    kernelArguments: kernelArguments, connection: connection)
+                    kernelArguments: kernelArguments, connection: connection, architecture: arch)
     }
 }

@@ -12,11 +12,12 @@ package enum VMError: ToolError {
     case needsNetwork(String)
     case sharedFolderOnRemoteHost
     case sharedFoldersNeedSystemLibvirt(String)
+    case kvmForForeignArchitecture(guest: Architecture, host: Architecture)
 
     package var exitCode: Int32 {
         switch self {
         case .stoppedWhileBooting, .sshTimeout: ExitStatus.vmFailure
-        case .privilegedPort, .needsNetwork, .sharedFolderOnRemoteHost: ExitStatus.usage
+        case .privilegedPort, .needsNetwork, .sharedFolderOnRemoteHost, .kvmForForeignArchitecture: ExitStatus.usage
         default: ExitStatus.toolFailure
         }
     }
@@ -40,6 +41,9 @@ package enum VMError: ToolError {
                 + "drop -v, or use a libvirt with unprivileged virtiofs support"
         case .sharedFolderOnRemoteHost:
             return "-v shares a folder of this machine, and the VM would run on another host: drop -v, or copy the files into the image"
+        case .kvmForForeignArchitecture(let guest, let host):
+            return "--accel kvm runs only guests of this host's architecture (\(host.rawValue)), and the image is \(guest.rawValue): "
+                + "leave out --accel (software emulation is chosen), or use an \(guest.rawValue) host"
         case .nameInUse(let name):
             return "a libvirt domain named \(name) exists already; choose another --name"
         }

@@ -28,6 +28,9 @@ struct VMLauncher: Sendable {
                 accelerator = await connection.offersKVM(for: architecture) ? .kvm : .tcg
             }
         } else {
+            if options.accelerator == .kvm && architecture != .host {
+                throw VMError.kvmForForeignArchitecture(guest: architecture, host: .host)
+            }
             accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
             if accelerator == .tcg, let advice = AcceleratorProbe.accessAdvice(for: architecture, override: options.accelerator) {
                 progress.notice(advice)
@@ -107,7 +110,10 @@ struct VMLauncher: Sendable {
                     // The failed attempt's port is in the record; the cold boot picks its own.
                 }
                 let bootedBefore = warm.store.noteColdBoot(inputs)
-                if options.warmStart == .saveOnly || (options.warmStart == .auto && (existed || bootedBefore)) {
+                // Another architecture's CPU emulated costs a minute or more per boot: the
+                // state (saved in seconds) pays for itself on the next run.
+                let emulatedArchitecture = architecture != .host && accelerator == .tcg
+                if options.warmStart == .saveOnly || (options.warmStart == .auto && (existed || bootedBefore || emulatedArchitecture)) {
                     pendingSave = PendingWarmSave(
                         inputs: inputs, kernelArguments: spec.kernelArguments, oemStrings: spec.oemStrings,
                         credentialNames: credentials.files.map(\.name), hasNVRAM: spec.nvram != nil && spec.kernel == nil)

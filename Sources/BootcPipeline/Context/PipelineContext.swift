@@ -54,10 +54,10 @@ package struct PipelineContext: Sendable {
 
     /// Finds an image in rootful storage; one that only the sudo user's rootless storage
     /// has is copied over (with a notice) rather than reported missing or pulled.
-    func findImage(_ reference: String) async throws -> ImageInspection {
+    func findImage(_ reference: String, architecture: Architecture? = nil) async throws -> ImageInspection {
         let userStorage = PodmanEndpoint.sudoUserStorage(environment: environment).map { Podman(runner: runner, endpoint: $0) }
         let progress = progress
-        return try await podman.findImage(reference, copyingFrom: userStorage) { progress.notice($0) }
+        return try await podman.findImage(reference, architecture: architecture, copyingFrom: userStorage) { progress.notice($0) }
     }
 
     /// Says once, before a VM starts on the system daemon, when /dev/kvm is left as a host

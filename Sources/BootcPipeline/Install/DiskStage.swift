@@ -13,10 +13,10 @@ struct DiskStage: Sendable {
     func request(for image: ImageToInstall, choices: DiskChoices) async throws -> InstallRequest {
         switch image {
         case .reference(let reference):
-            return choices.request(reference: reference, image: try await context.findImage(reference))
+            return try choices.request(reference: reference, image: try await context.findImage(reference, architecture: choices.architecture))
         case .rootFilesystem(let folder):
             let inspection = try await Blocking.run { try RootFilesystem.inspect(folder) }
-            var request = choices.request(reference: folder.path, image: inspection)
+            var request = try choices.request(reference: folder.path, image: inspection)
             request.rootFilesystem = folder
             return request
         }
