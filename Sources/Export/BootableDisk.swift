@@ -9,7 +9,7 @@ import Foundation
 import Host
 
 public enum ExportError: ToolError, Equatable {
-    case noBootloader(searched: [String])
+    case noBootloader(searched: [String], architecture: Architecture)
     case unsafeKernelArgument(String)
     case unreadablePartitionTable(String)
     case outputExists(String)
@@ -24,9 +24,11 @@ public enum ExportError: ToolError, Equatable {
 
     public var description: String {
         switch self {
-        case .noBootloader(let searched):
-            return "export needs systemd-boot's EFI binary to make a direct-installed disk bootable, and none was found "
-                + "(looked for \(searched.joined(separator: ", "))); install it: apt-get install systemd-boot-efi "
+        case .noBootloader(let searched, let architecture):
+            // The guest's architecture decides which binary; on another host it is a foreign package.
+            let debian = architecture == .host ? "systemd-boot-efi" : "systemd-boot-efi:\(architecture.ociName) (after dpkg --add-architecture \(architecture.ociName))"
+            return "export needs systemd-boot's EFI binary for \(architecture.rawValue) to make a direct-installed disk bootable, and none was found "
+                + "(looked for \(searched.joined(separator: ", "))); install it: apt-get install \(debian) "
                 + "(Debian/Ubuntu) or dnf install systemd-boot-unsigned (Fedora), or export with --installer bootc"
         case .unsafeKernelArgument(let argument):
             return "the kernel argument \(argument.debugDescription) holds a line break or control character and cannot go into a boot loader entry"
@@ -178,7 +180,7 @@ public struct BootableDiskWriter: Sendable {
     static func findBootloader(_ architecture: Architecture) throws -> String {
         let candidates = architecture.systemdBootCandidates
         guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
-            throw ExportError.noBootloader(searched: candidates)
+            throw ExportError.noBootloader(searched: candidates, architecture: architecture)
         }
         return found
     }
