@@ -130,6 +130,29 @@ public final class ImageTree: @unchecked Sendable {
                          modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
     }
 
+    /// `path` with every symbolic link on the way resolved as the image itself would see it
+    /// (as inside a chroot: absolute targets start at the image's root, `..` stops there),
+    /// nil when it leads nowhere or through more than 40 links. No component of the answer
+    /// is a link, so the host path `self.path + answer` stays in the image.
+    public func resolved(_ path: String) -> String? {
+        var pending = path.split(separator: "/").map(String.init)
+        var done: [String] = []
+        var links = 0
+        while !pending.isEmpty {
+            let part = pending.removeFirst()
+            if part == "." || part.isEmpty { continue }
+            if part == ".." { _ = done.popLast(); continue }
+            let current = "/" + (done + [part]).joined(separator: "/")
+            guard let entry = entry(current) else { return nil }
+            guard entry.kind == .symlink else { done.append(part); continue }
+            links += 1
+            guard links <= 40, let target = entry.linkTarget, !target.isEmpty else { return nil }
+            if target.hasPrefix("/") { done = [] }
+            pending = target.split(separator: "/").map(String.init) + pending
+        }
+        return "/" + done.joined(separator: "/")
+    }
+
     /// A regular file's descriptor (never through a link).
     public func openFile(_ path: String) -> Int32? {
         guard let (fd, name) = parent(of: path) else { return nil }

@@ -14,50 +14,45 @@ public enum KernelLocator {
     /// traditional /boot/vmlinuz-$kver with initrd.img-$kver (Debian) or initramfs-$kver.img
     /// (Fedora). With several kernels the newest version wins.
     public static func locate(in root: URL) -> LocatedKernel? {
-        let fm = FileManager.default
-        let modules = root.appendingPathComponent("usr/lib/modules")
-        let versions = ((try? fm.contentsOfDirectory(atPath: modules.path)) ?? []).sorted(by: newerFirst)
-        for version in versions {
-            let dir = modules.appendingPathComponent(version)
-            if let kernel = existingFile(dir.appendingPathComponent("vmlinuz"), root: root) {
-                let initrd = existingFile(dir.appendingPathComponent("initramfs.img"), root: root)
-                    ?? bootInitrd(version: version, root: root)
+        let rootPath = root.standardizedFileURL.path
+        guard let tree = try? ImageTree(root: rootPath) else { return nil }
+        func file(_ path: String) -> URL? { existingFile(path, in: tree) }
+        func names(_ folder: String) -> [String] { tree.resolved(folder).map(tree.children) ?? [] }
+
+        for version in names("/usr/lib/modules").sorted(by: newerFirst) {
+            let folder = "/usr/lib/modules/\(version)"
+            if let kernel = file("\(folder)/vmlinuz") {
+                let initrd = file("\(folder)/initramfs.img") ?? bootInitrd(version: version, file)
                 return LocatedKernel(version: version, kernel: kernel, initrd: initrd)
             }
         }
-        let boot = root.appendingPathComponent("boot")
-        let kernels = ((try? fm.contentsOfDirectory(atPath: boot.path)) ?? [])
-            .filter { $0.hasPrefix("vmlinuz-") }
-            .map { String($0.dropFirst("vmlinuz-".count)) }
-            .sorted(by: newerFirst)
-        for version in kernels {
-            if let kernel = existingFile(boot.appendingPathComponent("vmlinuz-\(version)"), root: root) {
-                return LocatedKernel(version: version, kernel: kernel, initrd: bootInitrd(version: version, root: root))
+        let kernels = names("/boot").filter { $0.hasPrefix("vmlinuz-") }.map { String($0.dropFirst("vmlinuz-".count)) }
+        for version in kernels.sorted(by: newerFirst) {
+            if let kernel = file("/boot/vmlinuz-\(version)") {
+                return LocatedKernel(version: version, kernel: kernel, initrd: bootInitrd(version: version, file))
             }
         }
         return nil
     }
 
-    private static func bootInitrd(version: String, root: URL) -> URL? {
-        let boot = root.appendingPathComponent("boot")
-        return existingFile(boot.appendingPathComponent("initrd.img-\(version)"), root: root)
-            ?? existingFile(boot.appendingPathComponent("initramfs-\(version).img"), root: root)
+    private static func bootInitrd(version: String, _ file: (String) -> URL?) -> URL? {
+        file("/boot/initrd.img-\(version)") ?? file("/boot/initramfs-\(version).img")
     }
 
-    /// The regular file at `url`, following symlinks inside the image: an absolute link
-    /// target means a path in the image, never on the host.
-    static func existingFile(_ url: URL, root: URL, depth: Int = 0) -> URL? {
-        guard depth < 8 else { return nil }
-        let fm = FileManager.default
-        if let target = try? fm.destinationOfSymbolicLink(atPath: url.path) {
-            let next = target.hasPrefix("/")
-                ? root.appendingPathComponent(String(target.dropFirst()))
-                : url.deletingLastPathComponent().appendingPathComponent(target)
-            return existingFile(next.standardizedFileURL, root: root, depth: depth + 1)
-        }
-        var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else { return nil }
-        return url
+    /// The regular file at `url` (a path under `root`), following symlinks inside the image
+    /// only: an absolute target is a path in the image, `..` stops at its root, and a link in
+    /// a folder on the way is resolved the same way, so a planted link never reaches the host.
+    static func existingFile(_ url: URL, root: URL) -> URL? {
+        let rootPath = root.standardizedFileURL.path
+        let fullPath = url.standardizedFileURL.path
+        guard fullPath.hasPrefix(rootPath + "/"), let tree = try? ImageTree(root: rootPath) else { return nil }
+        return existingFile(String(fullPath.dropFirst(rootPath.count)), in: tree)
+    }
+
+    /// The regular file at `path` in the image, as a host path with no link on the way.
+    static func existingFile(_ path: String, in tree: ImageTree) -> URL? {
+        guard let inImage = tree.resolved(path), tree.entry(inImage)?.kind == .file else { return nil }
+        return URL(fileURLWithPath: tree.path + inImage)
     }
 
     /// Orders kernel versions newest first, comparing their numbers as numbers.

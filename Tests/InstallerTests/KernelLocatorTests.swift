@@ -60,3 +60,52 @@ import Testing
         #expect(KernelLocator.locate(in: root) == nil)
     }
 }
+
+/// Links an image plants to reach the host's files: each is resolved inside the image or refused.
+@Suite struct KernelLocatorHostileLinkTests {
+    let root: URL
+    let outside: URL
+
+    init() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("kernel-links-\(UUID().uuidString)")
+        root = base.appendingPathComponent("image")
+        outside = base.appendingPathComponent("host")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("boot"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: outside.appendingPathComponent("boot"), withIntermediateDirectories: true)
+        try Data("host secret".utf8).write(to: outside.appendingPathComponent("boot/vmlinuz-9.9.9"))
+    }
+
+    func link(_ path: String, to target: String) throws {
+        let url = root.appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: url.path, withDestinationPath: target)
+    }
+
+    @Test func dotDotCannotClimbOutOfTheImage() throws {
+        try link("boot/vmlinuz-9.9.9", to: "../../../../../../../..\(outside.path)/boot/vmlinuz-9.9.9")
+        #expect(KernelLocator.locate(in: root) == nil)
+    }
+
+    @Test func aLinkedFolderOnTheWayStaysInTheImage() throws {
+        try FileManager.default.removeItem(at: root.appendingPathComponent("boot"))
+        try link("boot", to: outside.appendingPathComponent("boot").path)
+        #expect(KernelLocator.locate(in: root) == nil, "the host's folder behind an absolute link is not the image's")
+        // The same link inside the image: found there.
+        try Data("image kernel".utf8).write(to: try makeFile(outside.path + "/boot/vmlinuz-1.0.0"))
+        let kernel = try #require(KernelLocator.locate(in: root))
+        #expect(kernel.kernel.path == root.path + outside.path + "/boot/vmlinuz-1.0.0")
+    }
+
+    @Test func linkLoopsEndInNothing() throws {
+        try link("boot/vmlinuz-1.0", to: "vmlinuz-2.0")
+        try link("boot/vmlinuz-2.0", to: "/boot/vmlinuz-1.0")
+        #expect(KernelLocator.locate(in: root) == nil)
+    }
+
+    /// A file at `path` inside the image (its folders made).
+    func makeFile(_ path: String) throws -> URL {
+        let url = root.appendingPathComponent(String(path.dropFirst()))
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        return url
+    }
+}
