@@ -21,7 +21,8 @@ image=localhost/podman-bootc-test:debian-$debarch
 suite=${DEMO_SUITE:-bookworm}
 packages=base-files,base-passwd,bash,coreutils,dash,diffutils,findutils,grep,gzip,hostname,libc-bin,login,sed,tar
 packages+=,util-linux,mount,systemd,systemd-sysv,udev,dbus,linux-image-$debarch,openssh-server,iproute2,kmod,netbase
-packages+=,qemu-guest-agent,busybox-static
+# systemd-boot-efi: `export` makes the disk UEFI-bootable with the image's own systemd-boot.
+packages+=,qemu-guest-agent,busybox-static,systemd-boot-efi
 # The initramfs loads these (and what they depend on) to reach the root disk.
 initramfs_modules="virtio_pci virtio_blk ext4"
 

@@ -16,6 +16,12 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
     /// The OCI platform name (what podman's --arch and an image's Architecture say).
     public var ociName: String { self == .x86_64 ? "amd64" : "arm64" }
 
+    /// Where distributions install systemd-boot's EFI binary for this architecture.
+    public var systemdBootPaths: [String] {
+        let name = self == .x86_64 ? "systemd-bootx64.efi" : "systemd-bootaa64.efi"
+        return ["/usr/lib/systemd/boot/efi/\(name)", "/lib/systemd/boot/efi/\(name)"]
+    }
+
     public var qemuBinary: String {
         switch self {
         case .x86_64: "qemu-system-x86_64"

@@ -18,13 +18,17 @@ public struct BootArtifacts: Codable, Sendable, Equatable {
     public var kernel: String?
     public var initrd: String?
     public var kernelArguments: [String]
+    /// The image's own systemd-boot EFI binary, copied out by the direct installer: `export`
+    /// makes the disk bootable with it (the guest's architecture, whatever the host's).
+    public var bootloader: String?
 
-    public init(method: BootMethod, disk: String, kernel: String?, initrd: String?, kernelArguments: [String]) {
+    public init(method: BootMethod, disk: String, kernel: String?, initrd: String?, kernelArguments: [String], bootloader: String? = nil) {
         self.method = method
         self.disk = disk
         self.kernel = kernel
         self.initrd = initrd
         self.kernelArguments = kernelArguments
+        self.bootloader = bootloader
     }
 }
 

@@ -135,14 +135,8 @@ public struct BootLoaderEntry: Equatable, Sendable {
 }
 
 extension Architecture {
-    /// systemd-boot's file name and the removable-media path UEFI firmware boots without NVRAM.
-    var systemdBootName: String { self == .x86_64 ? "systemd-bootx64.efi" : "systemd-bootaa64.efi" }
+    /// The removable-media path UEFI firmware boots without NVRAM.
     var removableBootPath: String { self == .x86_64 ? "EFI/BOOT/BOOTX64.EFI" : "EFI/BOOT/BOOTAA64.EFI" }
-
-    /// Where distributions install systemd-boot's EFI binary.
-    var systemdBootCandidates: [String] {
-        ["/usr/lib/systemd/boot/efi/\(systemdBootName)", "/lib/systemd/boot/efi/\(systemdBootName)"]
-    }
 }
 
 /// Writes a bootable raw disk from a cache entry's artifacts.
@@ -158,7 +152,7 @@ public struct BootableDiskWriter: Sendable {
         chmod(destination.path, StateAccess.privateFile)
         guard artifacts.method == .directKernel, let kernel = artifacts.kernel else { return }
 
-        let loader = try Self.findBootloader(architecture)
+        let loader = try Self.findBootloader(architecture, image: artifacts.bootloader)
         let table = try PartitionTable.parse(try await runner.check(["sfdisk", "--json", destination.path]))
         let payload = try [kernel, artifacts.initrd, loader].compactMap { $0 }
             .reduce(UInt64(0)) { $0 + (try FileManager.default.attributesOfItem(atPath: $1)[.size] as? UInt64 ?? 0) }
@@ -177,8 +171,9 @@ public struct BootableDiskWriter: Sendable {
         try Self.copy(esp, into: destination, at: plan.offset)
     }
 
-    static func findBootloader(_ architecture: Architecture) throws -> String {
-        let candidates = architecture.systemdBootCandidates
+    /// The image's own systemd-boot (copied out at install), else this host's.
+    static func findBootloader(_ architecture: Architecture, image: String?) throws -> String {
+        let candidates = (image.map { [$0] } ?? []) + architecture.systemdBootPaths
         guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw ExportError.noBootloader(searched: candidates, architecture: architecture)
         }

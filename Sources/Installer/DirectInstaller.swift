@@ -66,13 +66,20 @@ public struct DirectInstaller: Sendable {
             try FileManager.default.copyItem(at: initrd, to: copy)
             initrdCopy = copy
         }
+        var bootloaderCopy: URL?
+        if let loader = KernelLocator.systemdBoot(in: root, architecture: layout.architecture) {
+            let copy = directory.appendingPathComponent("systemd-boot.efi")
+            try FileManager.default.copyItem(at: loader, to: copy)
+            bootloaderCopy = copy
+        }
         // Private: libvirt gives them to QEMU's user while a VM uses them.
-        for file in [disk, kernelCopy] + (initrdCopy.map { [$0] } ?? []) {
+        for file in [disk, kernelCopy] + [initrdCopy, bootloaderCopy].compactMap({ $0 }) {
             chmod(file.path, StateAccess.privateFile)
         }
         let artifacts = BootArtifacts(method: .directKernel, disk: disk.path, kernel: kernelCopy.path, initrd: initrdCopy?.path,
                                       kernelArguments: layout.kernelArguments + BootcKernelArguments.arguments(root: root, architecture: layout.architecture)
-                                          + extraKernelArguments)
+                                          + extraKernelArguments,
+                                      bootloader: bootloaderCopy?.path)
         return (artifacts, kernel.version)
     }
 }

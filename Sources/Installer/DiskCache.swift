@@ -122,7 +122,7 @@ extension BootArtifacts {
             path.hasPrefix(old.path + "/") ? new.path + path.dropFirst(old.path.count) : path
         }
         return BootArtifacts(method: method, disk: move(disk), kernel: kernel.map(move), initrd: initrd.map(move),
-                             kernelArguments: kernelArguments)
+                             kernelArguments: kernelArguments, bootloader: bootloader.map(move))
     }
 }
 

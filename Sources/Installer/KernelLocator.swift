@@ -1,5 +1,6 @@
 // Finds the kernel and initramfs inside an image's root filesystem.
 
+import BootcCore
 import Foundation
 
 /// A kernel found in an image, as paths on the host (inside the mounted image).
@@ -33,6 +34,12 @@ public enum KernelLocator {
             }
         }
         return nil
+    }
+
+    /// The image's systemd-boot EFI binary for `architecture`, if it ships one.
+    public static func systemdBoot(in root: URL, architecture: Architecture) -> URL? {
+        guard let tree = try? ImageTree(root: root.standardizedFileURL.path) else { return nil }
+        return architecture.systemdBootPaths.lazy.compactMap { existingFile($0, in: tree) }.first
     }
 
     private static func bootInitrd(version: String, _ file: (String) -> URL?) -> URL? {

@@ -58,6 +58,45 @@ extension EndToEnd {
         #expect(removed.status == 0, "rm: \(removed.stderr)")
     }
 
+    /// UEFI on the other architecture: `export` makes the direct-installed disk bootable with
+    /// the image's own systemd-boot (this host has none for it), and plain QEMU with that
+    /// architecture's UEFI firmware boots it: firmware, systemd-boot, kernel, the root found by
+    /// its partition GUID, systemd.
+    @Test func exportedDiskBootsUnderUEFI() async throws {
+        try await buildImage()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-export-\(Self.foreign)-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: out) }
+        let disk = out.appendingPathComponent("disk.raw")
+        let exported = try await Harness.podmanBootc(["export", "--quiet", "--format", "raw", "-o", disk.path, Self.image])
+        try #require(exported.status == 0, "stderr: \(exported.stderr)")
+
+        let firmware: (code: String, vars: String, qemu: [String]) = Self.foreign == "aarch64"
+            ? ("/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd",
+               ["/usr/bin/qemu-system-aarch64", "-machine", "virt,gic-version=3", "-cpu", "max,pauth-impdef=on"])
+            : ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd", ["/usr/bin/qemu-system-x86_64", "-machine", "q35,accel=tcg"])
+        let vars = out.appendingPathComponent("vars.fd")
+        try FileManager.default.copyItem(atPath: firmware.vars, toPath: vars.path)
+        let serial = out.appendingPathComponent("serial.log")
+        let pidFile = out.appendingPathComponent("qemu.pid")
+        let qemu = try await Harness.run(firmware.qemu[0], Array(firmware.qemu.dropFirst()) + [
+            "-m", "1024", "-smp", "2",
+            "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(firmware.code)",
+            "-drive", "if=pflash,format=raw,unit=1,file=\(vars.path)",
+            "-drive", "file=\(disk.path),format=raw,if=virtio",
+            "-nic", "none", "-display", "none", "-serial", "file:\(serial.path)", "-daemonize", "-pidfile", pidFile.path])
+        try #require(qemu.status == 0, "qemu: \(qemu.stderr)")
+        defer {
+            if let pid = (try? String(contentsOf: pidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                kill(pid, SIGKILL)
+            }
+        }
+        func console() -> String { (try? String(contentsOf: serial, encoding: .utf8)) ?? "" }
+        let booted = await Harness.waitUntil(timeout: 300) { console().contains("Welcome to") }
+        #expect(booted, "systemd started from the exported disk; console tail: \(console().suffix(2000))")
+        #expect(console().contains("Kernel command line:") && console().contains("root=PARTUUID="), "\(console().suffix(2000))")
+    }
+
     @Test func mismatchesAreRefusedBeforeBooting() async throws {
         try await buildImage()
         let domainsBefore = try await Harness.domains()

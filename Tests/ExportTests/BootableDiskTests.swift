@@ -35,6 +35,23 @@ import Testing
         #expect(plan.sfdiskScript.split(separator: "\n").count == 4)
     }
 
+    @Test func theImagesOwnBootloaderComesFirstAndAMissingOneIsExplained() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("loader-\(UUID().uuidString).efi")
+        try Data("MZ".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try BootableDiskWriter.findBootloader(.aarch64, image: file.path) == file.path)
+        let missing = "/nonexistent/\(UUID().uuidString).efi"
+        if !Architecture.aarch64.systemdBootPaths.contains(where: { FileManager.default.isReadableFile(atPath: $0) }) {
+            #expect {
+                try BootableDiskWriter.findBootloader(.aarch64, image: missing)
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("systemd-bootaa64.efi") && text.contains(missing)
+                    && (Architecture.host == .aarch64 || text.contains("systemd-boot-efi:arm64"))
+            }
+        }
+    }
+
     @Test func garbageIsAClearError() {
         #expect(throws: ExportError.self) { try PartitionTable.parse("{}") }
     }
