@@ -17,7 +17,7 @@ case "${1:-}" in
   x86_64|amd64) debarch=amd64 ;;
   *) echo "usage: $0 aarch64|x86_64" >&2; exit 64 ;;
 esac
-image=localhost/podman-bootc-test:debian-$debarch
+image=${FOREIGN_IMAGE:-localhost/podman-bootc-test:debian-$debarch}
 suite=${DEMO_SUITE:-bookworm}
 packages=base-files,base-passwd,bash,coreutils,dash,diffutils,findutils,grep,gzip,hostname,libc-bin,login,sed,tar
 packages+=,util-linux,mount,systemd,systemd-sysv,udev,dbus,linux-image-$debarch,openssh-server,iproute2,kmod,netbase
