@@ -12,7 +12,9 @@
 #   5. a host without udev: /dev/kvm set back to 0600 root (as such a host boots), one warm
 #      start, then scripts/setup.sh and one more (once each; the mode is restored after);
 #   6. rootless: a user (BENCH_USER, made if missing) runs the same image from its own
-#      storage: first run (install in the user namespace + boot), then a warm start.
+#      storage: first run (install in the user namespace + boot), then a warm start;
+#   7. the other architecture (an arm64 guest on x86-64), emulated: a real boot from the
+#      cached disk and a warm start (scripts/build-foreign-test-image.sh builds its image).
 # Warm starts are timed WARM_RUNS times (default 5), the rest RUNS times.
 # Usage: sudo scripts/bench.sh [-n RUNS] [-w WARM_RUNS] [IMAGE]      (make image && make release first)
 set -euo pipefail
@@ -197,6 +199,19 @@ for i in $(seq 1 "$runs"); do
 done
 as_user "$work/podman-bootc" cache prune >/dev/null 2>&1 || true
 
+# 7. The other architecture: TCG whatever the host offers (KVM runs only the host's own).
+foreign=$([ "$(uname -m)" = x86_64 ] && echo aarch64 || echo x86_64)
+foreign_image=localhost/podman-bootc-test:debian-$([ "$foreign" = aarch64 ] && echo arm64 || echo amd64)
+"$here/scripts/build-foreign-test-image.sh" "$foreign" 2>/dev/null
+"$bin" cache warm --quiet "$foreign_image" >/dev/null
+foreign_cold=() foreign_warm=()
+for i in $(seq 1 "$runs"); do
+  t0=$(now); "$bin" run --rm --quiet --cold "$foreign_image" -- true; foreign_cold+=("$(elapsed "$t0")")
+  t0=$(now); "$bin" run --rm --quiet "$foreign_image" -- true; foreign_warm+=("$(elapsed "$t0")")
+  echo "bench: $foreign real boot $i: ${foreign_cold[-1]}s, warm start: ${foreign_warm[-1]}s" >&2
+done
+fc=$(median "${foreign_cold[@]}") fw=$(median "${foreign_warm[@]}")
+
 rw=$(median "${rootless_warm[@]}") rc=$(median "${rootless_cold[@]}")
 dl=$(median "${live[@]}") dr=$(median "${reboot[@]}")
 r=$(median "${restored[@]}") w=$(median "${warm[@]}") p=$(median "${plain[@]}") c=$(median "${cold[@]}") n=$(median "${install[@]}") f=$(median "${floor[@]}") l=$(median "${loop[@]}")
@@ -215,6 +230,8 @@ cat <<TABLE
 | \`dev\`: kernel argument edit -> VM rebooted into a fresh install | $dr | $(ratio "$dr" "$p")x plain QEMU |
 | rootless warm start (user's storage, qemu:///session) | $rw | $(ratio "$rw" "$p")x plain QEMU |
 | rootless first run: install in the user namespace + boot | $rc | $(ratio "$rc" "$p")x plain QEMU |
+| $foreign guest, emulated (its own test image): \`run --rm --cold\`, cached disk, real boot | $fc | |
+| $foreign guest, emulated (its own test image): warm start | $fw | |
 | warm start on a host without udev (/dev/kvm 0600 root), once | $stalled | |
 | the same host after \`scripts/setup.sh\` (/dev/kvm root:kvm 0660), once | $fixed | |
 
