@@ -47,6 +47,9 @@ public struct DomainSpec: Sendable, Equatable {
     public var qemuGuestAgent = false
     /// Host folders shared over virtiofs (libvirt runs virtiofsd); tag N is the Nth.
     public var sharedFolders: [SharedFolder] = []
+    /// The vhost-user sockets of virtiofsd daemons podman-bootc started itself (one per
+    /// shared folder, for qemu:///session, where libvirt starts none); empty: libvirt's own.
+    public var sharedFolderSockets: [String] = []
 
     public static let metadataNamespace = "https://podman-bootc.dev/xmlns/vm/1"
     public static let metadataPrefix = "podman-bootc"
@@ -178,7 +181,7 @@ extension DomainSpec {
                 x += "      <target type='virtio' name='\(port)'/>\n    </channel>\n"
             }
         }
-        for (index, folder) in sharedFolders.enumerated() {
+        for (index, folder) in sharedFolders.enumerated() where sharedFolderSockets.isEmpty {
             x += "    <filesystem type='mount' accessmode='passthrough'>\n      <driver type='virtiofs'/>\n"
             x += "      <source dir='\(e(folder.hostPath))'/>\n      <target dir='\(SharedFolder.tag(index))'/>\n    </filesystem>\n"
         }
@@ -208,6 +211,13 @@ extension DomainSpec {
             let restrict = network == .isolated ? ",restrict=on" : ""
             arguments += ["-netdev", "user,id=podman-bootc-net0\(restrict),hostfwd=tcp:127.0.0.1:\(sshPort)-:22\(published)",
                           "-device", "virtio-net-pci,netdev=podman-bootc-net0,addr=0x1e"]
+        }
+        for (index, socket) in sharedFolderSockets.enumerated() {
+            // Slots from 0x1d down, beside the NIC's 0x1e (libvirt fills slots from 1 up);
+            // QEMU's option syntax doubles a comma inside a value.
+            let chardev = "podman-bootc-fs\(index)"
+            arguments += ["-chardev", "socket,id=\(chardev),path=\(socket.replacingOccurrences(of: ",", with: ",,"))",
+                          "-device", "vhost-user-fs-pci,chardev=\(chardev),tag=\(SharedFolder.tag(index)),addr=0x\(String(0x1d - index, radix: 16))"]
         }
         if architecture == .aarch64 && accelerator == .tcg {
             // The emulated `max` CPU signs pointers with QARMA, costly in software; QEMU's own

@@ -125,19 +125,49 @@ extension EndToEnd {
         #expect(try await Harness.podmanBootc(["rm", "-f", name]).status == 0)
     }
 
-    /// libvirt 9.0 runs virtiofsd for root's VMs only: a user's -v is refused with the way out,
-    /// and leaves no VM behind.
-    @Test func aUsersFolderShareIsRefusedWithTheWayOut() async throws {
+    /// A user's VM: libvirt 9.0 runs virtiofsd for root's VMs only, so podman-bootc starts
+    /// it itself in the user's namespace. Both ways, `:ro`, files the guest's root writes
+    /// belong to the user, the folders come back after a restart, and no daemon outlives rm.
+    @Test func aUsersFolderIsSharedBothWays() async throws {
         let user = try await RootlessUser.ensure("podman-bootc-e2e")
         try await user.load(Harness.demoImage)
         let folder = "/var/tmp/podman-bootc-e2e-usershare-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        for sub in ["/rw", "/ro"] {
+            try FileManager.default.createDirectory(atPath: folder + sub, withIntermediateDirectories: true)
+        }
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let run = try await user.podmanBootc(["run", "--rm", "-v", folder + ":/srv/share", Harness.demoImage, "--", "true"])
-        if run.status == 0 { return }  // a libvirt that runs virtiofsd for users
-        #expect(run.errorLines.count == 1 && run.stderr.contains("run with sudo"), "\(run.stderr)")
-        let listed = try await user.podmanBootc(["list", "-a", "-q"])
-        #expect(listed.stdout.isEmpty, "a VM was left: \(listed.stdout)")
+        try "from-host\n".write(toFile: folder + "/rw/host.txt", atomically: true, encoding: .utf8)
+        try "read-only\n".write(toFile: folder + "/ro/kept.txt", atomically: true, encoding: .utf8)
+        let group = try #require(getpwuid(user.uid)).pointee.pw_gid
+        for path in [folder, folder + "/rw", folder + "/ro", folder + "/rw/host.txt", folder + "/ro/kept.txt"] {
+            #expect(chown(path, user.uid, group) == 0)
+        }
+
+        let name = "e2e-usershare-\(UUID().uuidString.prefix(4).lowercased())"
+        defer { Task { _ = try? await user.podmanBootc(["rm", "-f", name]) } }
+        let started = try await user.podmanBootc(["run", "-B", "--name", name, "-v", folder + "/rw:/srv/rw",
+                                                  "-v", folder + "/ro:/srv/ro:ro", Harness.demoImage])
+        try #require(started.status == 0, "run -B -v as a user: \(started.stderr)")
+        let read = try await user.podmanBootc(["ssh", name, "--", "cat /srv/rw/host.txt /srv/ro/kept.txt"])
+        #expect(read.stdout == "from-host\nread-only\n", "\(read.stderr)")
+        let wrote = try await user.podmanBootc(["ssh", name, "--", "echo from-guest > /srv/rw/guest.txt"])
+        #expect(wrote.status == 0, "\(wrote.stderr)")
+        #expect((try? String(contentsOfFile: folder + "/rw/guest.txt", encoding: .utf8)) == "from-guest\n")
+        var info = stat()
+        #expect(stat(folder + "/rw/guest.txt", &info) == 0 && info.st_uid == user.uid, "the guest's root writes as the user")
+        let refused = try await user.podmanBootc(["ssh", name, "--", "echo no > /srv/ro/kept.txt"])
+        #expect(refused.status != 0, ":ro refuses the write")
+
+        #expect(try await user.podmanBootc(["stop", name]).status == 0)
+        let started2 = try await user.podmanBootc(["start", name])
+        #expect(started2.status == 0, "start: \(started2.stderr)")
+        let again = try await user.podmanBootc(["ssh", name, "--", "cat /srv/rw/guest.txt"])
+        #expect(again.stdout == "from-guest\n", "\(again.stderr)")
+        #expect(try await user.podmanBootc(["rm", "-f", name]).status == 0)
+        let gone = await Harness.waitUntil(timeout: 10) {
+            (try? await Harness.run("/usr/bin/pgrep", ["-u", String(user.uid), "-f", "virtiofsd --socket-path"]))?.status == 1
+        }
+        #expect(gone, "no virtiofsd of the user's is left after rm")
     }
 }
 }

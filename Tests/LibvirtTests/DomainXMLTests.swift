@@ -235,4 +235,21 @@ import Testing
         #expect(xml.contains("<driver type='virtiofs'/>\n      <source dir='/srv/a&amp;b&apos;&lt;c&gt;'/>\n      <target dir='podman-bootc-0'/>"), "\(xml)")
         #expect(!DomainXMLTests.spec(.x86_64, .tcg).render().contains("memoryBacking"))
     }
+
+    /// A user's VM: podman-bootc's own daemons, attached by QEMU options instead of libvirt's.
+    @Test func ownDaemonsAreAttachedThroughVhostUserSockets() {
+        var spec = DomainXMLTests.spec(.x86_64, .tcg)
+        spec.sharedFolders = [SharedFolder(hostPath: "/srv/a", guestPath: "/mnt/a", readOnly: false),
+                              SharedFolder(hostPath: "/srv/b", guestPath: "/mnt/b", readOnly: true)]
+        spec.sharedFolderSockets = ["/home/u/vms/1/fs0.sock", "/home/u,x/vms/1/fs1.sock"]
+        let xml = spec.render()
+        #expect(!xml.contains("<filesystem"))
+        #expect(xml.contains("<access mode='shared'/>"), "the daemons map the guest's memory")
+        #expect(spec.qemuArguments.suffix(8) == [
+            "-chardev", "socket,id=podman-bootc-fs0,path=/home/u/vms/1/fs0.sock",
+            "-device", "vhost-user-fs-pci,chardev=podman-bootc-fs0,tag=podman-bootc-0,addr=0x1d",
+            "-chardev", "socket,id=podman-bootc-fs1,path=/home/u,,x/vms/1/fs1.sock",
+            "-device", "vhost-user-fs-pci,chardev=podman-bootc-fs1,tag=podman-bootc-1,addr=0x1c",
+        ])
+    }
 }

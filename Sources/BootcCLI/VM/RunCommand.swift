@@ -107,6 +107,7 @@ struct RunCommand: PipelineCommand {
         if background && !command.isEmpty { throw ValidationError("--background starts the VM without running a command; drop the command or -B") }
         if !artifact.isEmpty && command.isEmpty { throw ValidationError("--artifact needs a command: artifacts are copied after it ends") }
         if Set(volume.map(\.guestPath)).count != volume.count { throw ValidationError("-v: two folders share one GUEST_DIR") }
+        if volume.count > 8 { throw ValidationError("-v: at most 8 folders; share a common parent folder instead") }
         if !artifact.isEmpty && shape.network == .none {
             throw ValidationError("--artifact copies over SSH (SFTP), and --network none gives the VM no network card; use --network isolated")
         }

@@ -46,17 +46,23 @@ struct DomainStarter: Sendable {
     func start(_ record: inout VMRecord, persistentSpec: ((VMRecord) -> DomainSpec)? = nil,
                spec: (VMRecord) -> DomainSpec) async throws -> any VirtualMachineDomain {
         var attempt = 0
+        let folderDaemons = SharedFolderDaemons.needed(for: record, uri: connection.uri) ? SharedFolderDaemons(context: context) : nil
         while true {
             attempt += 1
             record.sshPort = try choosePort()
             try context.vms.save(record)
             let xml = spec(record).render()
             context.logger.debug("domain XML", metadata: ["xml": "\(xml)"])
+            // Before every attempt: a QEMU that failed to start took its daemons with it.
+            try await folderDaemons?.start(for: record)
             do {
                 return try await startOnce(xml: xml, persistentXML: persistentSpec?(record).render(), transient: record.removeOnExit)
             } catch let taken as HostPortTaken where attempt < Self.portAttempts {
                 context.logger.debug("port \(record.sshPort) was taken; trying another", metadata: ["error": "\(taken)"])
                 continue
+            } catch {
+                folderDaemons?.stop(for: record)
+                throw error
             }
         }
     }
@@ -100,6 +106,9 @@ struct DomainStarter: Sendable {
         spec.network = record.network ?? .user
         spec.qemuGuestAgent = spec.network == .none
         spec.sharedFolders = record.sharedFolders ?? []
+        if SharedFolderDaemons.needed(for: record, uri: connection.uri) {
+            spec.sharedFolderSockets = SharedFolderDaemons(context: context).sockets(for: record)
+        }
         // libvirt creates the sockets (and hands them to QEMU); a path must fit a socket address.
         let agentFolder = vms.folder(record.id).path
         if agentFolder.utf8.count + "/agent.out".utf8.count < 108 { spec.agentSocketFolder = agentFolder }

@@ -11,7 +11,6 @@ package enum VMError: ToolError {
     /// An option that needs the VM's network with --network none.
     case needsNetwork(String)
     case sharedFolderOnRemoteHost
-    case sharedFoldersNeedSystemLibvirt(String)
     case kvmForForeignArchitecture(guest: Architecture, host: Architecture)
 
     package var exitCode: Int32 {
@@ -36,9 +35,6 @@ package enum VMError: ToolError {
                 + "(e.g. -p \(port + 8000 < 65536 ? port + 8000 : lowest):GUEST), or run with sudo (net.ipv4.ip_unprivileged_port_start is \(lowest))"
         case .needsNetwork(let what):
             return "\(what) needs SSH, and --network none gives the VM no network card; use --network isolated (nothing goes out, SSH comes in)"
-        case .sharedFoldersNeedSystemLibvirt(let detail):
-            return "-v needs virtiofs, and this host's libvirt runs virtiofsd only for root's VMs (\(detail)): run with sudo (qemu:///system), "
-                + "drop -v, or use a libvirt with unprivileged virtiofs support"
         case .sharedFolderOnRemoteHost:
             return "-v shares a folder of this machine, and the VM would run on another host: drop -v, or copy the files into the image"
         case .kvmForForeignArchitecture(let guest, let host):

@@ -123,12 +123,7 @@ struct VMLauncher: Sendable {
             context.stages?.begin("boot")
             if remote == nil { try await domains.createOverlay(for: record, backingDisk: manifest.artifacts.disk) }
             progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
-            let domain: any VirtualMachineDomain
-            do {
-                domain = try await domains.start(&record, spec: coldSpec)
-            } catch let error as LibvirtError where error.message.contains("virtiofs is not yet supported in session mode") {
-                throw VMError.sharedFoldersNeedSystemLibvirt(error.message)
-            }
+            let domain = try await domains.start(&record, spec: coldSpec)
             return .booted(LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(id), consoleLog: vms.consoleLog(id),
                                       pendingWarmSave: pendingSave, remoteStorage: remotePool))
         } catch {

@@ -157,19 +157,29 @@ package struct VMManager: Sendable {
     /// port (in the domain and the record) and starts again.
     private func startOnFreePort(_ record: VMRecord, domain: any VirtualMachineDomain,
                                  connection: any HypervisorConnection) async throws -> (VMRecord, any VirtualMachineDomain) {
+        // A user's shared folders: their daemons first, again before a retry (a QEMU that
+        // failed took them with it), stopped when the start fails.
+        let folderDaemons = SharedFolderDaemons.needed(for: record, uri: connection.uri) ? SharedFolderDaemons(context: context) : nil
         do {
-            try await domain.start()
-            return (record, domain)
-        } catch is HostPortTaken {
-            var moved = record
-            moved.sshPort = try RemoteHost.of(record.libvirtURI) == nil ? FreePort.loopback() : Int.random(in: 20_000..<60_000)
-            let xml = try await domain.xmlDescription()
-                .replacingOccurrences(of: "hostfwd=tcp:127.0.0.1:\(record.sshPort)-:22", with: "hostfwd=tcp:127.0.0.1:\(moved.sshPort)-:22")
-                .replacingOccurrences(of: ">\(record.sshPort)</podman-bootc:ssh-port>", with: ">\(moved.sshPort)</podman-bootc:ssh-port>")
-            let redefined = try await connection.define(xml: xml)
-            try await redefined.start()
-            try context.vms.save(moved)
-            return (moved, redefined)
+            do {
+                try await folderDaemons?.start(for: record)
+                try await domain.start()
+                return (record, domain)
+            } catch is HostPortTaken {
+                try await folderDaemons?.start(for: record)
+                var moved = record
+                moved.sshPort = try RemoteHost.of(record.libvirtURI) == nil ? FreePort.loopback() : Int.random(in: 20_000..<60_000)
+                let xml = try await domain.xmlDescription()
+                    .replacingOccurrences(of: "hostfwd=tcp:127.0.0.1:\(record.sshPort)-:22", with: "hostfwd=tcp:127.0.0.1:\(moved.sshPort)-:22")
+                    .replacingOccurrences(of: ">\(record.sshPort)</podman-bootc:ssh-port>", with: ">\(moved.sshPort)</podman-bootc:ssh-port>")
+                let redefined = try await connection.define(xml: xml)
+                try await redefined.start()
+                try context.vms.save(moved)
+                return (moved, redefined)
+            }
+        } catch {
+            folderDaemons?.stop(for: record)
+            throw error
         }
     }
 
