@@ -67,7 +67,11 @@ install -m 0644 "$here/images/debian/ssh-host-keys.service" "$root/etc/systemd/s
 install -D -m 0644 "$here/images/debian/20-wired.network" "$root/etc/systemd/network/20-wired.network"
 # systemd only: without SysV scripts systemctl does not try to run update-rc.d (foreign) in a chroot.
 rm -f "$root"/etc/init.d/*
-systemctl --root="$root" enable systemd-networkd.service ssh.service ssh-host-keys.service 2>&1 | grep -v '^Created symlink' >&2 || true
+if ! enabled=$(systemctl --root="$root" enable systemd-networkd.service ssh.service ssh-host-keys.service 2>&1); then
+  echo "$enabled" >&2
+  echo "build-foreign-test-image: systemctl --root enable failed: the image would boot without sshd" >&2
+  exit 1
+fi
 printf 'LABEL=root / ext4 defaults 0 1\n' > "$root/etc/fstab"
 : > "$root/etc/machine-id"  # made on each VM's first boot
 
