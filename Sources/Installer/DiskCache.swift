@@ -25,7 +25,7 @@ public struct CacheManifest: Codable, Sendable, Equatable {
 public struct DiskCache: Sendable {
     public let directory: URL
     static let manifestName = "manifest.json"
-    static let partialPrefix = ".partial-"
+    public static let partialPrefix = ".partial-"
 
     public init(directory: URL) { self.directory = directory }
 
@@ -102,7 +102,7 @@ public struct DiskCache: Sendable {
     /// Removes `.partial-<key>-<pid>` folders in `folder` that nobody is writing: their
     /// writer holds the key's lock (`.<key>.lock`) for as long as it lives, in this process or
     /// in another container sharing the folder (where its PID would mean nothing here).
-    static func removeAbandonedPartials(in folder: URL) {
+    public static func removeAbandonedPartials(in folder: URL) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         for name in names where name.hasPrefix(partialPrefix) {
             let rest = name.dropFirst(partialPrefix.count)

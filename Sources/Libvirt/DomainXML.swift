@@ -38,10 +38,14 @@ public struct DomainSpec: Sendable, Equatable {
     public var incomingMigration = false
     /// Keep what the console log holds (a restored VM's log starts with its template's boot).
     public var appendConsoleLog = false
-    /// Folder of the guest agent's channel sockets (`agent.out`, `agent.err`); nil: no agent
-    /// channels. Our own short path: libvirt's default one, under the user's home for
+    /// virtio-serial ports whose host ends are Unix sockets libvirt binds (the warm-start
+    /// agent's). Our own short paths: libvirt's default one, under the user's home for
     /// qemu:///session, can pass the 107 bytes a socket path may have.
-    public var agentSocketFolder: String?
+    public var socketChannels: [SocketChannel] = []
+    /// The VM generation ID (x86-64: QEMU's vmgenid device, ACPI). A guest kernel (Linux 5.18+)
+    /// reseeds its random number generator when it changes, so each VM restored from one saved
+    /// state gets its own.
+    public var generationID: String?
     /// The QEMU guest agent's channel (org.qemu.guest_agent.0; libvirt picks its socket): how
     /// commands reach a guest without a network card.
     public var qemuGuestAgent = false
@@ -94,6 +98,7 @@ extension DomainSpec {
         var x = "<domain type='\(accelerator == .kvm ? "kvm" : "qemu")' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
         x += "  <name>\(e(name))</name>\n"
         if let uuid { x += "  <uuid>\(e(uuid))</uuid>\n" }
+        if let generationID, architecture == .x86_64 { x += "  <genid>\(e(generationID))</genid>\n" }
         if !metadata.isEmpty {
             x += "  <metadata>\n"
             x += "    <\(Self.metadataPrefix):vm xmlns:\(Self.metadataPrefix)='\(Self.metadataNamespace)'>\n"
@@ -174,12 +179,9 @@ extension DomainSpec {
         x += "    </serial>\n"
         x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n"
         x += "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n    </rng>\n"
-        // The warm-start agent's ports (see GuestAgentProtocol).
-        if let agentSocketFolder {
-            for (port, file) in [(GuestAgentProtocol.outputPort, "agent.out"), (GuestAgentProtocol.errorPort, "agent.err")] {
-                x += "    <channel type='unix'>\n      <source mode='bind' path='\(e(agentSocketFolder))/\(file)'/>\n"
-                x += "      <target type='virtio' name='\(port)'/>\n    </channel>\n"
-            }
+        for channel in socketChannels {
+            x += "    <channel type='unix'>\n      <source mode='bind' path='\(e(channel.path))'/>\n"
+            x += "      <target type='virtio' name='\(e(channel.name))'/>\n    </channel>\n"
         }
         for (index, folder) in sharedFolders.enumerated() where sharedFolderSockets.isEmpty {
             x += "    <filesystem type='mount' accessmode='passthrough'>\n      <driver type='virtiofs'/>\n"
@@ -231,6 +233,17 @@ extension DomainSpec {
 
 }
 
+/// A virtio-serial port named `name` in the guest, a Unix socket at `path` on the host.
+public struct SocketChannel: Sendable, Equatable {
+    public var name: String
+    public var path: String
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+}
+
 /// A systemd credential QEMU reads from a file into fw_cfg (opt/io.systemd.credentials/NAME);
 /// systemd 252+ imports it at boot like an SMBIOS one.
 public struct FirmwareCredentialFile: Sendable, Equatable {
@@ -262,7 +275,9 @@ extension DomainSpec {
         shape.cdrom = cdrom == nil ? nil : "/cdrom"
         shape.incomingMigration = false
         shape.appendConsoleLog = false
-        shape.agentSocketFolder = agentSocketFolder == nil ? nil : "/vm"
+        shape.socketChannels = socketChannels.map { SocketChannel(name: $0.name, path: "/vm/" + ($0.path.split(separator: "/").last.map(String.init) ?? "")) }
+        // Whether there is one belongs to the machine; its value to each VM.
+        shape.generationID = generationID == nil ? nil : "00000000-0000-0000-0000-000000000000"
         return shape.render()
     }
 }

@@ -82,7 +82,7 @@ import Testing
             Issue.record("the second launch should boot cold with a state to save: \(second)")
             return
         }
-        #expect(await WarmStart(context: world.context).save(template, pending, session: FakeSession(log: world.log, failures: world.failures)))
+        #expect(try await save(template, pending, in: world))
 
         // The state is usable: the next launch restores it.
         let restored = try await launch(world)
@@ -110,6 +110,14 @@ import Testing
         #expect(store.states(diskKey: pending.inputs.diskKey).isEmpty, "the unusable state was discarded")
     }
 
+    /// The save step, as `cache warm` runs it; true when a state is ready afterwards.
+    func save(_ vm: LaunchedVM, _ pending: PendingWarmSave, in world: FakeWorld) async throws -> Bool {
+        _ = try await WarmSave(context: world.context).save(vm, pending, session: FakeSession(log: world.log, failures: world.failures),
+                                                            giveIdentity: false)
+        if case .ready = WarmStart(context: world.context).store.lookup(pending.inputs) { return true }
+        return false
+    }
+
     @Test func cacheWarmWithAReadyStateBootsNothing() async throws {
         let world = try FakeWorld()
         defer { world.cleanUp() }
@@ -117,7 +125,7 @@ import Testing
             Issue.record("no cold boot")
             return
         }
-        #expect(await WarmStart(context: world.context).save(template, pending, session: FakeSession(log: world.log, failures: world.failures)))
+        #expect(try await save(template, pending, in: world))
         let before = world.log.count("createTransient")
         let result = try await launch(world, warm: .saveOnly)
         guard case .alreadyWarm(let key) = result else {

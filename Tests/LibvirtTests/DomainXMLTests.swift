@@ -19,7 +19,9 @@ import Testing
                 + (architecture == .x86_64 ? [] : [FirmwareCredentialFile(name: "tmpfiles.extra",
                                                                           file: "/var/lib/podman-bootc/vms/3f2a/credentials/tmpfiles.extra")]),
             metadata: [("id", "3f2a00000000"), ("image", "localhost/podman-bootc-test:debian")])
-        spec.agentSocketFolder = "/var/lib/podman-bootc/vms/3f2a"
+        spec.socketChannels = [SocketChannel(name: "org.podman-bootc.agent.out", path: "/var/lib/podman-bootc/vms/3f2a/agent.out"),
+                               SocketChannel(name: "org.podman-bootc.agent.err", path: "/var/lib/podman-bootc/vms/3f2a/agent.err")]
+        spec.generationID = "6f1e0c2a-43b1-4d0e-9a57-2f3c0b9e8d11"
         return spec
     }
 
@@ -62,7 +64,14 @@ import Testing
         other.oemStrings = ["io.systemd.credential.binary:tmpfiles.extra=b3RoZXI="]
         other.kernelArguments += ["systemd.hostname=another-vm"]
         other.metadata = [("id", "ffff00000000")]
+        other.generationID = "0b5d7a4e-1f2c-4e3a-8d6b-7c9e0f1a2b3c"
+        other.socketChannels = base.socketChannels.map { SocketChannel(name: $0.name, path: "/elsewhere/" + ($0.path.split(separator: "/").last ?? "")) }
         #expect(other.shapeXML == base.shapeXML)
+        // Every restore presents a generation ID of its own; whether there is one is the machine's.
+        #expect(other.render().contains("<genid>0b5d7a4e-1f2c-4e3a-8d6b-7c9e0f1a2b3c</genid>"))
+        var withoutGenerationID = base
+        withoutGenerationID.generationID = nil
+        #expect(withoutGenerationID.shapeXML != base.shapeXML)
         var bigger = base
         bigger.memoryMiB = 4096
         #expect(bigger.shapeXML != base.shapeXML)

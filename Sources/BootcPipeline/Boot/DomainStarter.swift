@@ -17,14 +17,16 @@ struct DomainStarter: Sendable {
     static let portAttempts = 3
 
     /// Public credentials go into SMBIOS OEM strings (x86_64); secret ones, and all of them
-    /// where there is no SMBIOS (aarch64 direct kernel boot), into fw_cfg files in the VM folder.
-    func deliver(_ credentials: [SystemdCredential], for record: VMRecord) throws -> CredentialDelivery {
+    /// where there is no SMBIOS (aarch64 direct kernel boot), into fw_cfg files in the VM folder
+    /// (named with `filePrefix`: a warm-start template's throwaway ones sit beside the VM's own).
+    func deliver(_ credentials: [SystemdCredential], for record: VMRecord, filePrefix: String = "") throws -> CredentialDelivery {
         var delivery = CredentialDelivery()
         for credential in credentials {
             if credential.isSecret || record.architecture != .x86_64 {
-                try context.vms.writeCredential(record.id, name: credential.name, value: credential.value)
+                let file = filePrefix + credential.name
+                try context.vms.writeCredential(record.id, name: file, value: credential.value)
                 delivery.files.append(FirmwareCredentialFile(
-                    name: credential.name, file: context.vms.credentialFile(record.id, name: credential.name).path))
+                    name: credential.name, file: context.vms.credentialFile(record.id, name: file).path))
             } else {
                 delivery.oemStrings.append(credential.oemString)
             }
@@ -110,8 +112,9 @@ struct DomainStarter: Sendable {
             spec.sharedFolderSockets = SharedFolderDaemons(context: context).sockets(for: record)
         }
         // libvirt creates the sockets (and hands them to QEMU); a path must fit a socket address.
-        let agentFolder = vms.folder(record.id).path
-        if agentFolder.utf8.count + "/agent.out".utf8.count < 108 { spec.agentSocketFolder = agentFolder }
+        spec.socketChannels = GuestAgentChannel.socketChannels(in: vms.folder(record.id))
+        // A new one for every domain started: restores of one state must not share it.
+        spec.generationID = UUID().uuidString.lowercased()
         return spec
     }
 }

@@ -7,35 +7,17 @@ import Foundation
 import Host
 import Installer
 import Libvirt
-import SSH
 
 struct VMLauncher: Sendable {
     let context: PipelineContext
 
-    /// Creates and boots a VM from `manifest`'s disk. Everything it made is removed again when
-    /// a step fails.
+    /// Creates and boots a VM from `manifest`'s disk: restored from a warm state when one is
+    /// usable, else booted cold. Everything it made is removed again when a step fails.
     func launch(_ image: ImageToInstall, _ options: VMOptions, manifest: CacheManifest, architecture: Architecture, imageID: String,
                 connection: any HypervisorConnection, seed: URL?) async throws -> LaunchResult {
-        let progress = context.progress
         let vms = context.vms
         let remote = try RemoteHost.of(connection.uri)
-        let accelerator: Accelerator
-        if remote != nil {
-            // The remote host's own devices decide, as its libvirt reports them.
-            if let chosen = options.accelerator {
-                accelerator = chosen
-            } else {
-                accelerator = await connection.offersKVM(for: architecture) ? .kvm : .tcg
-            }
-        } else {
-            if options.accelerator == .kvm && architecture != .host {
-                throw VMError.kvmForForeignArchitecture(guest: architecture, host: .host)
-            }
-            accelerator = AcceleratorProbe.choose(for: architecture, override: options.accelerator)
-            if accelerator == .tcg, let advice = AcceleratorProbe.accessAdvice(for: architecture, override: options.accelerator) {
-                progress.notice(advice)
-            }
-        }
+        let accelerator = try await chooseAccelerator(options.accelerator, for: architecture, remote: remote != nil, connection: connection)
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: image.name, id: id)
         if try await connection.domain(named: name) != nil {
@@ -46,89 +28,103 @@ struct VMLauncher: Sendable {
             architecture: architecture, accelerator: accelerator, cpus: options.cpus, memoryMiB: options.memoryMiB,
             sshPort: 0, sshUser: options.user.name, removeOnExit: options.removeOnExit,
             ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
-        record.libvirtURI = connection.uri
-        record.forwards = options.forwards.isEmpty ? nil : options.forwards
-        record.network = options.network == .user ? nil : options.network
-        record.sharedFolders = options.sharedFolders.isEmpty ? nil : options.sharedFolders
-        record.transientDisk = options.transientDisk ? true : nil
-        let identityBySeed = options.identity == .cloudInit
-        record.cloudInitSeed = seed == nil && !identityBySeed ? nil : true
+        record.apply(options, connection: connection, seed: seed)
         try vms.create(record)
         var remotePool: (any HostStoragePool)?
         do {
             // Each VM has its own copy: libvirt relabels the files a running domain uses.
             if let seed { try FileManager.default.copyItem(at: seed, to: vms.cloudInitSeed(id)) }
-            var identity = try makeIdentity(for: record, user: options.user)
-            identity.restore.loginInBackground = options.agentOnlyAtFirst
-            if identityBySeed {
-                try await writeIdentitySeed(identity.restore, for: record)
-            }
+            let identity = try makeIdentity(for: record, options: options)
+            if options.identity == .cloudInit { try await writeIdentitySeed(identity, for: record) }
             var domains = DomainStarter(context: context, connection: connection)
             let fstab = options.sharedFolders.fstabCredential.map { [$0] } ?? []
-            let credentials = try domains.deliver((identityBySeed ? [] : identity.credentials) + fstab, for: record)
+            let credentials = try domains.deliver((options.identity == .cloudInit ? [] : identity.credentials) + fstab, for: record)
             var placement: RemotePlacement?
             if let remote {
-                // The SSH hop is checked (host key, login) before anything is uploaded or booted.
-                _ = try await context.guestShell.homeFolder(on: remote.jump, timeout: .seconds(30))
-                let pool = try await remote.pool(on: connection, shell: context.guestShell)
-                remotePool = pool
-                placement = try await place(record, manifest: manifest, credentials: credentials, in: pool)
+                (remotePool, placement) = try await placeRemotely(record, on: remote, manifest: manifest, credentials: credentials,
+                                                                  connection: connection)
                 // QEMU binds the guest's SSH port on the remote host's loopback: a free port
                 // here says nothing there; a taken one is retried with another.
                 domains.choosePort = { Int.random(in: 20_000..<60_000) }
             }
-            let coldSpec = { (record: VMRecord) in
-                var spec = domains.spec(record, manifest: manifest, credentials: credentials)
-                placement?.apply(to: &spec)
+            let (starter, placed) = (domains, placement)
+            let coldSpec: @Sendable (VMRecord, CredentialDelivery) -> DomainSpec = { record, credentials in
+                var spec = starter.spec(record, manifest: manifest, credentials: credentials)
+                placed?.apply(to: &spec)
                 return spec
             }
-
-            // Warm start: not with a cloud-init seed (its first boot is what the user asked for),
-            // nor on a remote host (its saved states would be files of this machine).
-            var pendingSave: PendingWarmSave?
-            // Nor without a network card: a warm state's agent is started over SSH.
-            // Nor with shared folders: virtiofs state cannot be saved.
-            if options.warmStart != .off && !options.sharedFolders.isEmpty {
-                progress.notice("no warm start for a VM with -v folders: a virtiofs share cannot be saved with the running state; booting")
-            }
-            if options.warmStart != .off && seed == nil && !identityBySeed && remote == nil && options.network != .none
-                && options.sharedFolders.isEmpty {
-                let warm = WarmStart(context: context)
-                let spec = coldSpec(record)
-                let inputs = try await warm.inputs(for: record, diskKey: manifest.key, user: options.user,
-                                                   coldSpec: spec, connection: connection)
-                // A state that existed (stale or unusable) shows this shape is booted again.
-                let existed = warm.store.lookup(inputs) != .none
-                if let state = warm.usableState(for: inputs) {
-                    if options.warmStart == .saveOnly {
-                        vms.remove(id)
-                        return .alreadyWarm(key: state.key)
-                    }
-                    if let vm = try await warm.restore(state, record: record, identity: identity.restore, domains: domains, coldSpec: coldSpec) {
-                        return .restored(vm)
-                    }
-                    // The failed attempt's port is in the record; the cold boot picks its own.
-                }
-                let bootedBefore = warm.store.noteColdBoot(inputs)
-                // Another architecture's CPU emulated costs a minute or more per boot: the
-                // state (saved in seconds) pays for itself on the next run.
-                let emulatedArchitecture = architecture != .host && accelerator == .tcg
-                if options.warmStart == .saveOnly || (options.warmStart == .auto && (existed || bootedBefore || emulatedArchitecture)) {
-                    pendingSave = PendingWarmSave(
-                        inputs: inputs, kernelArguments: spec.kernelArguments, oemStrings: spec.oemStrings,
-                        credentialNames: credentials.files.map(\.name), hasNVRAM: spec.nvram != nil && spec.kernel == nil)
-                }
-            }
-
-            context.stages?.begin("boot")
-            if remote == nil { try await domains.createOverlay(for: record, backingDisk: manifest.artifacts.disk) }
-            progress.stage("Booting VM \(name) (\(accelerator == .kvm ? "KVM" : "software emulation"), \(options.cpus) CPUs, \(options.memoryMiB) MiB)")
-            let domain = try await domains.start(&record, spec: coldSpec)
-            return .booted(LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(id), consoleLog: vms.consoleLog(id),
-                                      pendingWarmSave: pendingSave, remoteStorage: remotePool))
+            let boot = ColdBoot(context: context, domains: starter, manifest: manifest, record: record, identity: identity,
+                                credentials: credentials, remotePool: remotePool, coldSpec: coldSpec)
+            return try await warmOrCold(boot, options: options, seed: seed, remote: remote != nil, connection: connection)
         } catch {
             await remotePool?.removeVolumes(ofVM: id)
             vms.remove(id)
+            throw error
+        }
+    }
+
+    /// The warm-start plan carried out: a restore (a cold boot when it fails), nothing
+    /// (`cache warm` with a state ready), or a cold boot that may save a state.
+    private func warmOrCold(_ boot: ColdBoot, options: VMOptions, seed: URL?, remote: Bool,
+                            connection: any HypervisorConnection) async throws -> LaunchResult {
+        let record = boot.record
+        var facts = WarmStartFacts(
+            mode: options.warmStart, cloudInitSeed: seed != nil || options.identity == .cloudInit, remoteHost: remote,
+            network: options.network == .none ? .none : .card, sharedFolders: !options.sharedFolders.isEmpty,
+            emulatedArchitecture: record.architecture != .host && record.accelerator == .tcg)
+        var inputs: WarmStateInputs?
+        if facts.cacheMatters {
+            let warm = WarmStart(context: context)
+            let shape = try await warm.inputs(for: record, diskKey: boot.manifest.key, user: options.user,
+                                              coldSpec: boot.coldSpec(record, boot.credentials), connection: connection)
+            warm.cacheFacts(for: shape, into: &facts)
+            inputs = shape
+        }
+        switch WarmStartPlan.decide(facts) {
+        case .alreadyWarm(let key):
+            context.vms.remove(record.id)
+            return .alreadyWarm(key: key)
+        case .restore(let state):
+            let restore = WarmRestore(context: context)
+            if let vm = try await restore.restore(state, record: record, identity: boot.identity, domains: boot.domains,
+                                                   coldSpec: { boot.coldSpec($0, boot.credentials) }) {
+                return .restored(vm)
+            }
+            // The failed attempt's port is in the record; the cold boot picks its own.
+            facts.state = nil
+            facts.stateExisted = true
+            return .booted(try await boot.start(plan: WarmStartPlan.decide(facts), inputs: inputs))
+        case let plan:
+            return .booted(try await boot.start(plan: plan, inputs: inputs))
+        }
+    }
+
+    /// KVM or TCG: a remote host's own devices decide (as its libvirt reports them); here, a probe.
+    private func chooseAccelerator(_ chosen: Accelerator?, for architecture: Architecture, remote: Bool,
+                                   connection: any HypervisorConnection) async throws -> Accelerator {
+        if remote {
+            if let chosen { return chosen }
+            return await connection.offersKVM(for: architecture) ? .kvm : .tcg
+        }
+        if chosen == .kvm && architecture != .host {
+            throw VMError.kvmForForeignArchitecture(guest: architecture, host: .host)
+        }
+        let accelerator = AcceleratorProbe.choose(for: architecture, override: chosen)
+        if accelerator == .tcg, let advice = AcceleratorProbe.accessAdvice(for: architecture, override: chosen) {
+            context.progress.notice(advice)
+        }
+        return accelerator
+    }
+
+    /// The SSH hop is checked (host key, login) before anything is uploaded or booted.
+    private func placeRemotely(_ record: VMRecord, on remote: RemoteHost, manifest: CacheManifest, credentials: CredentialDelivery,
+                               connection: any HypervisorConnection) async throws -> ((any HostStoragePool)?, RemotePlacement) {
+        _ = try await context.guestShell.homeFolder(on: remote.jump, timeout: .seconds(30))
+        let pool = try await remote.pool(on: connection, shell: context.guestShell)
+        do {
+            return (pool, try await place(record, manifest: manifest, credentials: credentials, in: pool))
+        } catch {
+            await pool.removeVolumes(ofVM: record.id)
             throw error
         }
     }
@@ -157,23 +153,14 @@ struct VMLauncher: Sendable {
                                consoleLog: pool.folder + "/" + RemoteVolumes.consoleLog(id), cdrom: cdrom, credentials: files)
     }
 
-    /// The VM's client key and the guest's host key, both ours: the host key is pinned before
-    /// the first connection, so none is unverified. Returns the credentials that carry them.
-    private func makeIdentity(for record: VMRecord, user: GuestUser) throws -> (credentials: [SystemdCredential], restore: VMIdentity) {
+    /// The VM's own identity: its client key and its guest's host key, both ours.
+    private func makeIdentity(for record: VMRecord, options: VMOptions) throws -> VMIdentity {
         let vms = context.vms
-        let key = SSHKeyPair()
-        try key.write(privateKeyTo: vms.privateKey(record.id), comment: "podman-bootc-\(record.name)")
-        let hostKey = SSHKeyPair()
-        try HostKeyPin(file: vms.pinnedHostKey(record.id)).pin(hostKey.publicKeyBlob)
-        var identity = VMIdentity(
-            name: record.name, user: user, authorizedKeyLine: key.authorizedKeyLine(comment: "podman-bootc-\(record.name)"),
-            hostPrivateKey: hostKey.openSSHPrivateKey(comment: "podman-bootc-host-\(record.name)"),
-            hostPublicKeyLine: hostKey.authorizedKeyLine(comment: "podman-bootc-host-\(record.name)"))
-        let sshAccess = SystemdCredentials.sshAccess(
-            authorizedKeyLine: identity.authorizedKeyLine, user: user,
-            hostPrivateKey: identity.hostPrivateKey, hostPublicKeyLine: identity.hostPublicKeyLine)
-        identity.publicCredentials = sshAccess.filter { !$0.isSecret }
-        return (sshAccess, identity)
+        var identity = try VMIdentity.make(name: record.name, user: options.user, privateKey: vms.privateKey(record.id),
+                                           pinnedHostKey: vms.pinnedHostKey(record.id), comment: "podman-bootc-\(record.name)")
+        identity.loginInBackground = options.agentOnlyAtFirst
+        identity.kept = !options.removeOnExit
+        return identity
     }
 
     /// The VM's identity as a NoCloud seed in its folder (it holds the host private key, so
@@ -240,5 +227,17 @@ actor AsyncLock {
             if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
         }
         return try await body()
+    }
+}
+
+extension VMRecord {
+    /// The launch options a VM's record keeps.
+    fileprivate mutating func apply(_ options: VMOptions, connection: any HypervisorConnection, seed: URL?) {
+        libvirtURI = connection.uri
+        forwards = options.forwards.isEmpty ? nil : options.forwards
+        network = options.network == .user ? nil : options.network
+        sharedFolders = options.sharedFolders.isEmpty ? nil : options.sharedFolders
+        transientDisk = options.transientDisk ? true : nil
+        cloudInitSeed = seed == nil && options.identity != .cloudInit ? nil : true
     }
 }

@@ -115,7 +115,7 @@ struct RemotePlacement: Sendable {
         // libvirt keeps a UEFI VM's variables in its own folder on the host.
         spec.nvram = nil
         // The warm-start agent's sockets are local files; a remote VM has none.
-        spec.agentSocketFolder = nil
+        spec.socketChannels = []
     }
 }
 

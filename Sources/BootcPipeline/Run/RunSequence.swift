@@ -148,12 +148,13 @@ package struct RunSequence: Sendable {
                 await $0.disconnect()
                 throw WarmStartError(reason: "this VM cannot be warm-started")
             }
-            guard await WarmStart(context: context).save(vm, pending, session: $0) else {
+            _ = try await WarmSave(context: context).save(vm, pending, session: $0, giveIdentity: false)
+            guard case .ready = WarmStart(context: context).store.lookup(pending.inputs) else {
                 throw WarmStartError(reason: "the running state of \(image.name) was not saved (see the warning above)")
             }
             return pending.inputs.key
         } connect: {
-            try await SSHWaiter(context: context).waitForSSH(vm, timeout: options.sshTimeout)
+            try await connect(vm, timeout: options.sshTimeout)
         }
     }
 
@@ -225,7 +226,8 @@ package struct RunSequence: Sendable {
         } connect: {
             ci.timer.begin("ssh")
             do {
-                return try await connect(vm, timeout: request.vm.sshTimeout)
+                let first = try await connect(vm, timeout: request.vm.sshTimeout)
+                return try await saveWarmState(vm, after: first, timeout: request.vm.sshTimeout)
             } catch {
                 // The VM is about to be removed: keep what its console said.
                 ci.saveConsoleLog(vm.consoleLog)
@@ -234,8 +236,8 @@ package struct RunSequence: Sendable {
         }
     }
 
-    /// The first usable session: a restored VM's identity session, else a fresh login; a cold
-    /// boot's warm state is saved first (it must hold no SSH session).
+    /// The first usable session: a restored VM's identity session, a template's login with
+    /// its throwaway key, else a fresh login.
     func connect(_ vm: LaunchedVM, timeout: Duration) async throws -> any GuestSession {
         let session = try await firstSession(vm, timeout: timeout)
         try await SharedFolderMounts.mount(for: vm.record, over: session, context: context)
@@ -247,16 +249,26 @@ package struct RunSequence: Sendable {
             return try await QemuGuestAgentWaiter(context: context).wait(vm, timeout: timeout)
         }
         let waiter = SSHWaiter(context: context)
-        let first: any GuestSession
-        if let ready = vm.rootSession, vm.record.sshUser == "root" {
-            first = ready
-        } else {
-            await vm.rootSession?.disconnect()
-            first = try await waiter.waitForSSH(vm, timeout: timeout)
+        if let template = vm.pendingWarmSave?.template {
+            return try await waiter.waitForSSH(vm, timeout: timeout, login: template.login(for: vm.record))
         }
+        return try await sessionAsItsUser(vm, root: vm.rootSession, timeout: timeout)
+    }
+
+    /// The save step: a template's state is saved, then the VM gets its own identity.
+    private func saveWarmState(_ vm: LaunchedVM, after first: any GuestSession, timeout: Duration) async throws -> any GuestSession {
         guard let pending = vm.pendingWarmSave else { return first }
-        await WarmStart(context: context).save(vm, pending, session: first)
-        return try await waiter.waitForSSH(vm, timeout: timeout, announce: false)
+        context.stages?.begin("save warm state")
+        let root = try await WarmSave(context: context).save(vm, pending, session: first)
+        return try await sessionAsItsUser(vm, root: root, timeout: timeout)
+    }
+
+    /// `root` (an identity session, verified and logged in) serves a root VM; another user
+    /// logs in with the VM's own key.
+    private func sessionAsItsUser(_ vm: LaunchedVM, root: (any GuestSession)?, timeout: Duration) async throws -> any GuestSession {
+        if let root, vm.record.sshUser == "root" { return root }
+        await root?.disconnect()
+        return try await SSHWaiter(context: context).waitForSSH(vm, timeout: timeout)
     }
 
     /// Runs `connect`, then `body` with its session. The VM is removed when connecting fails

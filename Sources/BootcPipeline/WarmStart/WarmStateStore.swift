@@ -5,30 +5,31 @@ import BootcCore
 import Crypto
 import Foundation
 import Host
+import Installer
 
 /// Everything a saved state depends on. Any other value and the state is not loaded: QEMU
 /// restores device state only into the same machine, devices, memory size and QEMU version.
-public struct WarmStateInputs: Codable, Sendable, Equatable {
+package struct WarmStateInputs: Codable, Sendable, Equatable {
     /// Bumped whenever what a state holds, or how it is made, changes.
-    public static let currentFormat = 1
+    package static let currentFormat = 2
 
-    public var format: Int
-    public var diskKey: String
+    package var format: Int
+    package var diskKey: String
     /// The login user the template was booted for (created at its boot when the image lacks it).
-    public var user: String
-    public var cpus: Int
-    public var memoryMiB: Int
-    public var architecture: Architecture
-    public var accelerator: Accelerator
+    package var user: String
+    package var cpus: Int
+    package var memoryMiB: Int
+    package var architecture: Architecture
+    package var accelerator: Accelerator
     /// sha256 of the domain XML with every per-VM value left out: machine, firmware, CPU
     /// model, devices, kernel and its arguments.
-    public var domainShape: String
-    public var qemuVersion: UInt
-    public var libvirtVersion: UInt
-    public var toolVersion: String
+    package var domainShape: String
+    package var qemuVersion: UInt
+    package var libvirtVersion: UInt
+    package var toolVersion: String
 
     /// `domainShapeXML`: the domain XML with every per-VM value left out (hashed here).
-    public init(diskKey: String, user: String, cpus: Int, memoryMiB: Int, architecture: Architecture,
+    package init(diskKey: String, user: String, cpus: Int, memoryMiB: Int, architecture: Architecture,
                 accelerator: Accelerator, domainShapeXML: String, qemuVersion: UInt, libvirtVersion: UInt, toolVersion: String) {
         self.format = Self.currentFormat
         self.diskKey = diskKey
@@ -44,11 +45,11 @@ public struct WarmStateInputs: Codable, Sendable, Equatable {
     }
 
     /// A short digest naming a piece of text the saved state depends on (the guest agent).
-    public static func digest(_ text: String) -> String {
+    package static func digest(_ text: String) -> String {
         String(SHA256.hash(data: Data(text.utf8)).hexString.prefix(12))
     }
 
-    public var key: String {
+    package var key: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Strings and integers always encode.
@@ -56,13 +57,13 @@ public struct WarmStateInputs: Codable, Sendable, Equatable {
     }
 
     /// The same VM as the user asked for it (disk, user, CPUs, memory, acceleration).
-    public func sameShape(as other: WarmStateInputs) -> Bool {
+    package func sameShape(as other: WarmStateInputs) -> Bool {
         diskKey == other.diskKey && user == other.user && cpus == other.cpus && memoryMiB == other.memoryMiB
             && architecture == other.architecture && accelerator == other.accelerator
     }
 
     /// Why a state made with `old` cannot be loaded for these inputs, in words.
-    public func staleness(of old: WarmStateInputs) -> String {
+    package func staleness(of old: WarmStateInputs) -> String {
         var reasons: [String] = []
         if old.format != format { reasons.append("state format \(old.format) -> \(format)") }
         if old.qemuVersion != qemuVersion { reasons.append("QEMU \(Self.version(old.qemuVersion)) -> \(Self.version(qemuVersion))") }
@@ -77,24 +78,27 @@ public struct WarmStateInputs: Codable, Sendable, Equatable {
 
 /// A complete state's sidecar, written last. Besides the inputs it keeps what a restored VM's
 /// domain must repeat from the template so QEMU sees the very same machine.
-public struct WarmStateManifest: Codable, Sendable, Equatable {
-    public var key: String
-    public var inputs: WarmStateInputs
+package struct WarmStateManifest: Codable, Sendable, Equatable {
+    package var key: String
+    package var inputs: WarmStateInputs
     /// Size and sha256 of state.qemu: a file that differs is never loaded.
-    public var stateBytes: UInt64
-    public var stateSHA256: String
-    public var templateName: String
-    public var kernelArguments: [String]
-    public var oemStrings: [String]
-    public var credentialNames: [String]
-    public var hasNVRAM: Bool
-    public var created: Date
+    package var stateBytes: UInt64
+    package var stateSHA256: String
+    package var templateName: String
+    package var kernelArguments: [String]
+    package var oemStrings: [String]
+    package var credentialNames: [String]
+    package var hasNVRAM: Bool
+    package var created: Date
     /// The saved guest runs podman-bootc's agent, waiting on its virtio-serial ports (nil in
     /// states saved before the agent existed).
-    public var guestAgent: Bool?
+    package var guestAgent: Bool?
+    /// The template's VM generation ID: a restored VM must present another one.
+    package var generationID: String?
 
-    public init(inputs: WarmStateInputs, stateBytes: UInt64, stateSHA256: String, templateName: String,
-                kernelArguments: [String], oemStrings: [String], credentialNames: [String], hasNVRAM: Bool, created: Date, guestAgent: Bool = false) {
+    package init(inputs: WarmStateInputs, stateBytes: UInt64, stateSHA256: String, templateName: String,
+                kernelArguments: [String], oemStrings: [String], credentialNames: [String], hasNVRAM: Bool, created: Date, guestAgent: Bool = false,
+                generationID: String? = nil) {
         self.key = inputs.key
         self.inputs = inputs
         self.stateBytes = stateBytes
@@ -106,62 +110,71 @@ public struct WarmStateManifest: Codable, Sendable, Equatable {
         self.hasNVRAM = hasNVRAM
         self.created = created
         self.guestAgent = guestAgent
+        self.generationID = generationID
     }
 }
 
 /// What `lookup` found for a VM about to start.
-public enum WarmStateLookup: Sendable, Equatable {
+package enum WarmStateLookup: Sendable, Equatable {
     case ready(WarmStateManifest)
     /// A state for the same VM shape exists but was made by other versions or definitions.
     case stale(WarmStateManifest, reason: String)
     case none
 }
 
-public struct WarmStateStore: Sendable {
-    public let cache: DiskCache
+package struct WarmStateStore: Sendable {
+    package let cache: DiskCache
     static let manifestName = "manifest.json"
     static let partialPrefix = DiskCache.partialPrefix
 
-    public init(cache: DiskCache) { self.cache = cache }
+    package init(cache: DiskCache) { self.cache = cache }
 
-    public func directory(diskKey: String) -> URL { cache.entry(for: diskKey).appendingPathComponent("warm") }
-    public func folder(_ key: String, diskKey: String) -> URL { directory(diskKey: diskKey).appendingPathComponent(key) }
+    package func directory(diskKey: String) -> URL { cache.entry(for: diskKey).appendingPathComponent("warm") }
+    package func folder(_ key: String, diskKey: String) -> URL { directory(diskKey: diskKey).appendingPathComponent(key) }
 
-    /// Records a cold boot of `inputs`' shape; true when one happened before. A state is saved
+    /// Records a cold boot of `inputs`' shape. A state is saved
     /// only on such a repeat: the first boot of a disk (every edit of an edit loop makes a new
     /// one) would pay for a save that nothing may ever restore.
-    public func noteColdBoot(_ inputs: WarmStateInputs) -> Bool {
-        let marker = directory(diskKey: inputs.diskKey).appendingPathComponent(inputs.key + ".booted")
-        if FileManager.default.fileExists(atPath: marker.path) { return true }
+    package func noteColdBoot(_ inputs: WarmStateInputs) {
+        let marker = coldBootMarker(inputs)
+        guard !FileManager.default.fileExists(atPath: marker.path) else { return }
         try? FileManager.default.createDirectory(at: marker.deletingLastPathComponent(), withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: marker.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        return false
+    }
+
+    /// Whether `noteColdBoot` recorded a boot of this shape.
+    package func hasColdBoot(_ inputs: WarmStateInputs) -> Bool {
+        FileManager.default.fileExists(atPath: coldBootMarker(inputs).path)
+    }
+
+    private func coldBootMarker(_ inputs: WarmStateInputs) -> URL {
+        directory(diskKey: inputs.diskKey).appendingPathComponent(inputs.key + ".booted")
     }
 
     /// The files of a state, in its folder (complete or partial).
-    public struct Files: Sendable {
-        public let folder: URL
-        public init(folder: URL) { self.folder = folder }
-        public var state: URL { folder.appendingPathComponent("state.qemu") }
+    package struct Files: Sendable {
+        package let folder: URL
+        package init(folder: URL) { self.folder = folder }
+        package var state: URL { folder.appendingPathComponent("state.qemu") }
         /// The fingerprint of `state` when its checksum was last verified.
-        public var verified: URL { folder.appendingPathComponent("state.verified") }
+        package var verified: URL { folder.appendingPathComponent("state.verified") }
         /// The template's disk at the moment of the save: read-only, the backing of every restored VM's overlay.
-        public var disk: URL { folder.appendingPathComponent("disk.qcow2") }
-        public var nvram: URL { folder.appendingPathComponent("efivars.fd") }
-        public var consoleLog: URL { folder.appendingPathComponent("console.log") }
+        package var disk: URL { folder.appendingPathComponent("disk.qcow2") }
+        package var nvram: URL { folder.appendingPathComponent("efivars.fd") }
+        package var consoleLog: URL { folder.appendingPathComponent("console.log") }
         /// The template's SSH client key and pinned host key (0700 folder): used once per
         /// restore, to give the VM its own keys.
-        public var clientKey: URL { folder.appendingPathComponent("ssh/id_ed25519") }
-        public var pinnedHostKey: URL { folder.appendingPathComponent("ssh/host_key") }
-        public func credential(_ name: String) -> URL { folder.appendingPathComponent("credentials").appendingPathComponent(name) }
+        package var clientKey: URL { folder.appendingPathComponent("ssh/id_ed25519") }
+        package var pinnedHostKey: URL { folder.appendingPathComponent("ssh/host_key") }
+        package func credential(_ name: String) -> URL { folder.appendingPathComponent("credentials").appendingPathComponent(name) }
     }
 
-    public func files(_ manifest: WarmStateManifest) -> Files {
+    package func files(_ manifest: WarmStateManifest) -> Files {
         Files(folder: folder(manifest.key, diskKey: manifest.inputs.diskKey))
     }
 
     /// The state for `inputs`, a stale one for the same shape, or none.
-    public func lookup(_ inputs: WarmStateInputs) -> WarmStateLookup {
+    package func lookup(_ inputs: WarmStateInputs) -> WarmStateLookup {
         let all = states(diskKey: inputs.diskKey)
         if let ready = all.first(where: { $0.key == inputs.key }) { return .ready(ready) }
         if let stale = all.first(where: { $0.inputs.sameShape(as: inputs) }) {
@@ -171,7 +184,7 @@ public struct WarmStateStore: Sendable {
     }
 
     /// Every complete state of a disk.
-    public func states(diskKey: String) -> [WarmStateManifest] {
+    package func states(diskKey: String) -> [WarmStateManifest] {
         let dir = directory(diskKey: diskKey)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         return names.filter { !$0.hasPrefix(".") }.compactMap { name in
@@ -184,13 +197,13 @@ public struct WarmStateStore: Sendable {
     }
 
     /// Bytes a state takes on disk.
-    public func allocatedBytes(_ manifest: WarmStateManifest) -> UInt64 {
+    package func allocatedBytes(_ manifest: WarmStateManifest) -> UInt64 {
         DiskUsage.allocatedBytes(under: files(manifest).folder)
     }
 
     /// Serializes saving and removing one state across processes: nil when another process
     /// holds it (it is saving the same state, so this one need not).
-    public func lockIfAvailable(_ key: String, diskKey: String) throws -> FileLock? {
+    package func lockIfAvailable(_ key: String, diskKey: String) throws -> FileLock? {
         let dir = directory(diskKey: diskKey)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         chmod(dir.path, StateAccess.passThroughFolder)
@@ -201,7 +214,7 @@ public struct WarmStateStore: Sendable {
     /// An open file's identity, size and modification and change times. A state file that
     /// still shows the fingerprint recorded when its checksum was last verified has not been
     /// written since (its change time cannot be set back), so it need not be read twice.
-    public static func fingerprint(of fd: Int32) -> String? {
+    package static func fingerprint(of fd: Int32) -> String? {
         var status = stat()
         guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
         func time(_ spec: timespec) -> String { "\(spec.tv_sec)." + String(format: "%09ld", spec.tv_nsec) }
@@ -209,14 +222,14 @@ public struct WarmStateStore: Sendable {
     }
 
     /// Whether the state file open as `fd` is the one whose checksum was verified.
-    public func isVerified(_ files: Files, fd: Int32) -> Bool {
+    package func isVerified(_ files: Files, fd: Int32) -> Bool {
         guard let now = Self.fingerprint(of: fd),
               let recorded = try? String(contentsOf: files.verified, encoding: .utf8) else { return false }
         return recorded == now
     }
 
     /// Records that the state file open as `fd` matched its checksum.
-    public func markVerified(_ files: Files, fd: Int32) {
+    package func markVerified(_ files: Files, fd: Int32) {
         guard let fingerprint = Self.fingerprint(of: fd) else { return }
         let partial = files.verified.path + ".\(getpid())"
         guard FileManager.default.createFile(atPath: partial, contents: Data(fingerprint.utf8),
@@ -224,7 +237,7 @@ public struct WarmStateStore: Sendable {
         if rename(partial, files.verified.path) != 0 { unlink(partial) }
     }
 
-    public static func checksum(of url: URL) throws -> (bytes: UInt64, sha256: String) {
+    package static func checksum(of url: URL) throws -> (bytes: UInt64, sha256: String) {
         let handle = try FileHandle(forReadingFrom: url)
         defer { try? handle.close() }
         var hasher = SHA256()
@@ -238,7 +251,7 @@ public struct WarmStateStore: Sendable {
 
     /// A fresh folder to save a state in (0711 so QEMU's user reaches the disk; ssh/ 0700),
     /// named after this process so a later run can tell whether its writer is alive.
-    public func makePartial(_ key: String, diskKey: String) throws -> Files {
+    package func makePartial(_ key: String, diskKey: String) throws -> Files {
         removeAbandonedPartials(diskKey: diskKey)
         let url = directory(diskKey: diskKey).appendingPathComponent("\(Self.partialPrefix)\(key)-\(getpid())")
         try? FileManager.default.removeItem(at: url)
@@ -252,7 +265,7 @@ public struct WarmStateStore: Sendable {
     }
 
     /// Writes the manifest and moves the partial folder into place in one rename.
-    public func commit(_ partial: Files, manifest: WarmStateManifest) throws {
+    package func commit(_ partial: Files, manifest: WarmStateManifest) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -264,20 +277,20 @@ public struct WarmStateStore: Sendable {
         }
     }
 
-    public func remove(_ manifest: WarmStateManifest) throws {
+    package func remove(_ manifest: WarmStateManifest) throws {
         try FileManager.default.removeItem(at: files(manifest).folder)
     }
 
     /// Makes a state unusable but keeps its disk, which VMs restored from it still read:
     /// `orphanedFolders` lists it for removal once they are gone.
-    public func retire(_ manifest: WarmStateManifest) throws {
+    package func retire(_ manifest: WarmStateManifest) throws {
         let files = files(manifest)
         try FileManager.default.removeItem(at: files.folder.appendingPathComponent(Self.manifestName))
         try? FileManager.default.removeItem(at: files.state)
     }
 
     /// Keys of state folders without a manifest (retired), partial folders aside.
-    public func orphanedFolders(diskKey: String) -> [String] {
+    package func orphanedFolders(diskKey: String) -> [String] {
         let dir = directory(diskKey: diskKey)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         return names.filter { name in
@@ -286,7 +299,7 @@ public struct WarmStateStore: Sendable {
     }
 
     /// Partial folders whose writer is gone (killed mid-save).
-    public func removeAbandonedPartials(diskKey: String) {
+    package func removeAbandonedPartials(diskKey: String) {
         DiskCache.removeAbandonedPartials(in: directory(diskKey: diskKey))
     }
 
@@ -295,20 +308,6 @@ public struct WarmStateStore: Sendable {
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }()
-}
-
-/// Bytes allocated under a folder, recursively (sparse files count what they use).
-public enum DiskUsage {
-    public static func allocatedBytes(under folder: URL) -> UInt64 {
-        guard let walker = FileManager.default.enumerator(atPath: folder.path) else { return 0 }
-        var total: UInt64 = 0
-        while let path = walker.nextObject() as? String {
-            var info = stat()
-            guard lstat(folder.appendingPathComponent(path).path, &info) == 0 else { continue }
-            total += UInt64(info.st_blocks) * 512
-        }
-        return total
-    }
 }
 
 extension Sequence where Element == UInt8 {

@@ -1,6 +1,7 @@
 // The guest agent's framing: requests as counted lines, output split from the end line.
 
 import BootcCore
+@testable import BootcPipeline
 import Foundation
 import Testing
 

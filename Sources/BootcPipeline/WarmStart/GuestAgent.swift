@@ -8,6 +8,7 @@
 import BootcCore
 import Foundation
 import Host
+import Libvirt
 
 struct GuestAgentError: ToolError {
     var reason: String
@@ -29,9 +30,21 @@ final class GuestAgentChannel: @unchecked Sendable {
 
     deinit { close() }
 
+    /// The domain's ports for an agent, their sockets in `folder`; none when a path would
+    /// not fit a socket address.
+    static func socketChannels(in folder: URL) -> [SocketChannel] {
+        guard folder.path.utf8.count + "/agent.out".utf8.count < 108 else { return [] }
+        return [(GuestAgentProtocol.outputPort, "agent.out"), (GuestAgentProtocol.errorPort, "agent.err")].map {
+            SocketChannel(name: $0.0, path: folder.appendingPathComponent($0.1).path)
+        }
+    }
+
     /// Connects to the agent ports of a started domain (the socket paths as its live XML says).
     static func connect(to domain: any VirtualMachineDomain) async throws -> GuestAgentChannel {
-        let xml = try await domain.xmlDescription()
+        try connect(liveXML: try await domain.xmlDescription())
+    }
+
+    static func connect(liveXML xml: String) throws -> GuestAgentChannel {
         guard let outputPath = socketPath(for: GuestAgentProtocol.outputPort, inLiveXML: xml),
               let errorPath = socketPath(for: GuestAgentProtocol.errorPort, inLiveXML: xml) else {
             throw GuestAgentError(reason: "the domain has no agent channels")

@@ -7,29 +7,29 @@
 
 import Foundation
 
-public enum GuestAgentProtocol {
+package enum GuestAgentProtocol {
     /// The virtio-serial port names (the guest finds its ports by these names).
-    public static let outputPort = "org.podman-bootc.agent.out"
-    public static let errorPort = "org.podman-bootc.agent.err"
+    package static let outputPort = "org.podman-bootc.agent.out"
+    package static let errorPort = "org.podman-bootc.agent.err"
     /// What the agent writes on the output port once it listens.
-    public static let readyWord = "podman-bootc-agent-ready"
-    public static var readyLine: String { readyWord + "\n" }
+    package static let readyWord = "podman-bootc-agent-ready"
+    package static var readyLine: String { readyWord + "\n" }
 
     /// A fresh nonce: 32 lowercase hex digits (the agent accepts nothing else).
-    public static func makeNonce() -> String {
+    package static func makeNonce() -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<16).map { _ in String(format: "%02x", generator.next() as UInt8) }.joined()
     }
 
     /// Who runs a request's script: the agent's own shell (its functions defined), or root's
     /// login shell (a user's command, as over SSH).
-    public enum Shell: String, Sendable {
+    package enum Shell: String, Sendable {
         case agent, login
     }
 
     /// A request: "NONCE SCRIPTLINES INPUTLINES SHELL", then the lines of each. The agent reads
     /// lines with the shell's `read`, so both are text: no NUL, and each ends with a newline.
-    public static func request(nonce: String, script: String, input: String, shell: Shell) throws -> Data {
+    package static func request(nonce: String, script: String, input: String, shell: Shell) throws -> Data {
         let scriptLines = try lines(script), inputLines = try lines(input)
         let text = "\(nonce) \(scriptLines.count) \(inputLines.count) \(shell.rawValue)\n"
             + (scriptLines + inputLines).map { $0 + "\n" }.joined()
@@ -44,30 +44,30 @@ public enum GuestAgentProtocol {
     }
 }
 
-public struct GuestAgentRequestError: Error, CustomStringConvertible {
-    public var description: String { "a command for the guest agent cannot hold a NUL byte" }
+package struct GuestAgentRequestError: Error, CustomStringConvertible {
+    package var description: String { "a command for the guest agent cannot hold a NUL byte" }
 }
 
 /// Splits one port's byte stream into the command's output and the end line
 /// "\nNONCE[ STATUS]\n" the agent writes after it. Bytes that may begin the end line are held
 /// back until they are known not to.
-public struct GuestAgentStreamEnd: Sendable {
+package struct GuestAgentStreamEnd: Sendable {
     private let marker: [UInt8]
     private var held: [UInt8] = []
     /// The text after the nonce on the end line ("" on the error port), once it arrived.
-    public private(set) var trailer: String?
+    package private(set) var trailer: String?
 
-    public init(nonce: String) {
+    package init(nonce: String) {
         marker = Array("\n\(nonce)".utf8)
     }
 
-    public var finished: Bool { trailer != nil }
+    package var finished: Bool { trailer != nil }
 
     /// The exit status carried by the output port's end line.
-    public var status: Int32? { trailer.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) } }
+    package var status: Int32? { trailer.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) } }
 
     /// Takes received bytes; returns those that belong to the command's output.
-    public mutating func feed<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+    package mutating func feed<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         guard trailer == nil else { return [] }
         held.append(contentsOf: bytes)
         if let start = Self.find(marker, in: held) {

@@ -2,7 +2,8 @@
 
 import BootcCore
 import Foundation
-@testable import Installer
+@testable import BootcPipeline
+import Installer
 import Testing
 
 @Suite struct WarmStateStoreTests {
