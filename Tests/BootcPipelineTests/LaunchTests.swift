@@ -73,12 +73,12 @@ import Testing
         defer { world.cleanUp() }
         // The first boot of a disk saves nothing (nothing may ever restore it); the second does.
         let first = try await launch(world)
-        guard case .booted(let once) = first, once.pendingWarmSave == nil else {
+        guard case .booted(_, nil) = first else {
             Issue.record("the first launch should boot cold and save nothing: \(first)")
             return
         }
         let second = try await launch(world)
-        guard case .booted(let template) = second, let pending = template.pendingWarmSave else {
+        guard case .booted(let template, let pending?) = second else {
             Issue.record("the second launch should boot cold with a state to save: \(second)")
             return
         }
@@ -96,7 +96,7 @@ import Testing
         // Now the state no longer loads: the attempt's domain goes, the VM boots cold.
         world.failures.add("load", FakeError("QEMU rejected the state"))
         let fallback = try await launch(world, name: "fallback")
-        guard case .booted(let cold) = fallback else {
+        guard case .booted(let cold, let coldSave) = fallback else {
             Issue.record("expected a cold boot after the failed restore, got \(fallback)")
             return
         }
@@ -105,7 +105,7 @@ import Testing
         let removal = try #require(calls[attempt...].firstIndex(of: "remove fallback"), "the failed restore's domain was not removed: \(calls)")
         #expect(calls[removal...].contains("createTransient fallback"), "no cold boot after the removal: \(calls)")
         #expect(cold.record.warmState == nil)
-        #expect(cold.pendingWarmSave != nil, "the cold boot saves a new state")
+        #expect(coldSave != nil, "the cold boot saves a new state")
         let store = WarmStart(context: world.context).store
         #expect(store.states(diskKey: pending.inputs.diskKey).isEmpty, "the unusable state was discarded")
     }
@@ -121,7 +121,7 @@ import Testing
     @Test func cacheWarmWithAReadyStateBootsNothing() async throws {
         let world = try FakeWorld()
         defer { world.cleanUp() }
-        guard case .booted(let template) = try await launch(world, warm: .saveOnly), let pending = template.pendingWarmSave else {
+        guard case .booted(let template, let pending?) = try await launch(world, warm: .saveOnly) else {
             Issue.record("no cold boot")
             return
         }

@@ -8,6 +8,28 @@ import Host
 import Installer
 import Libvirt
 
+/// What a launch did: the warm-start decision as a value.
+package enum LaunchResult: Sendable {
+    /// Restored from a saved running state; the VM holds its own identity already.
+    case restored(LaunchedVM)
+    /// Booted for real; `save`: a template whose state the save step saves once SSH answers.
+    case booted(LaunchedVM, save: PendingWarmSave?)
+    /// `cache warm` found a usable state: nothing was started.
+    case alreadyWarm(key: String)
+
+    package var vm: LaunchedVM? {
+        switch self {
+        case .restored(let vm), .booted(let vm, _): vm
+        case .alreadyWarm: nil
+        }
+    }
+
+    var pendingSave: PendingWarmSave? {
+        if case .booted(_, let save) = self { return save }
+        return nil
+    }
+}
+
 struct VMLauncher: Sendable {
     let context: PipelineContext
 
@@ -47,9 +69,11 @@ struct VMLauncher: Sendable {
                 // here says nothing there; a taken one is retried with another.
                 domains.choosePort = { Int.random(in: 20_000..<60_000) }
             }
-            let (starter, placed) = (domains, placement)
+            let (starter, placed, vmFolder) = (domains, placement, vms.folder(id))
             let coldSpec: @Sendable (VMRecord, CredentialDelivery) -> DomainSpec = { record, credentials in
                 var spec = starter.spec(record, manifest: manifest, credentials: credentials)
+                // The warm-start agent's ports: a state saved from this VM serves its clones through them.
+                spec.socketChannels = GuestAgentChannel.socketChannels(in: vmFolder)
                 placed?.apply(to: &spec)
                 return spec
             }
@@ -93,10 +117,24 @@ struct VMLauncher: Sendable {
             // The failed attempt's port is in the record; the cold boot picks its own.
             facts.state = nil
             facts.stateExisted = true
-            return .booted(try await boot.start(plan: WarmStartPlan.decide(facts), inputs: inputs))
+            return try await bootCold(boot, plan: WarmStartPlan.decide(facts), inputs: inputs)
         case let plan:
-            return .booted(try await boot.start(plan: plan, inputs: inputs))
+            return try await bootCold(boot, plan: plan, inputs: inputs)
         }
+    }
+
+    /// A cold boot; as a template (throwaway identity, state saved after SSH answers) when planned.
+    private func bootCold(_ boot: ColdBoot, plan: WarmStartPlan, inputs: WarmStateInputs?) async throws -> LaunchResult {
+        if case .cold(let notice?) = plan { context.progress.notice(notice) }
+        guard let inputs else { return .booted(try await boot.start(), save: nil) }
+        let warm = WarmStart(context: context)
+        warm.store.noteColdBoot(inputs)
+        guard case .coldThenSave = plan else { return .booted(try await boot.start(), save: nil) }
+        let (template, credentials) = try warm.makeTemplate(for: boot.record, user: boot.identity.user, domains: boot.domains)
+        let spec = boot.coldSpec(boot.record, credentials)
+        let pending = PendingWarmSave(inputs: inputs, kernelArguments: spec.kernelArguments, oemStrings: spec.oemStrings,
+                                      hasNVRAM: spec.nvram != nil && spec.kernel == nil, template: template, identity: boot.identity)
+        return .booted(try await boot.start(bootingWith: credentials), save: pending)
     }
 
     /// KVM or TCG: a remote host's own devices decide (as its libvirt reports them); here, a probe.
@@ -195,38 +233,6 @@ struct VMLauncher: Sendable {
             store.remove(record.id)
         }
         for id in store.incompleteFolders() { store.remove(id) }
-    }
-}
-
-/// Removes a VM: its domain (if still there) and its folder. Never the cached disk.
-/// Serialized: a deadline or a signal may remove the VM while the run's own cleanup does.
-enum VMRemoval {
-    private static let lock = AsyncLock()
-
-    static func remove(_ record: VMRecord, domain: (any VirtualMachineDomain)?, store: VMStore,
-                       remoteStorage: (any HostStoragePool)? = nil) async {
-        await lock.withLock {
-            try? await domain?.remove()
-            await remoteStorage?.removeVolumes(ofVM: record.id)
-            store.remove(record.id)
-        }
-    }
-}
-
-/// A lock held across suspension points (NSLock must not be).
-actor AsyncLock {
-    private var held = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
-
-    func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
-        if held {
-            await withCheckedContinuation { waiting.append($0) }
-        }
-        held = true
-        defer {
-            if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
-        }
-        return try await body()
     }
 }
 

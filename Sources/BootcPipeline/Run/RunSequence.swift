@@ -134,17 +134,18 @@ package struct RunSequence: Sendable {
         options.warmStart = .saveOnly
         let image = try await prepareImage(target, config: config)
         let vm: LaunchedVM
+        let pendingSave: PendingWarmSave?
         switch try await launch(image, options) {
         case .alreadyWarm(let key):
             context.progress.stage("A warm state is ready already")
             return key
         case .restored:
             preconditionFailure("a save-only launch never restores")
-        case .booted(let booted):
-            vm = booted
+        case .booted(let booted, let save):
+            (vm, pendingSave) = (booted, save)
         }
         return try await withVMRemoved(vm, always: true) {
-            guard let pending = vm.pendingWarmSave else {
+            guard let pending = pendingSave else {
                 await $0.disconnect()
                 throw WarmStartError(reason: "this VM cannot be warm-started")
             }
@@ -154,7 +155,7 @@ package struct RunSequence: Sendable {
             }
             return pending.inputs.key
         } connect: {
-            try await connect(vm, timeout: options.sshTimeout)
+            try await connect(vm, timeout: options.sshTimeout, template: pendingSave?.template)
         }
     }
 
@@ -196,7 +197,9 @@ package struct RunSequence: Sendable {
         // Only root's commands go to the agent: a `-u USER` command logs in over SSH at once,
         // so that user's keys must be in place before the restore returns.
         options.agentOnlyAtFirst = options.removeOnExit && !request.background && !request.command.isEmpty && options.user == .root
-        guard let vm = try await launch(image, options).vm else { preconditionFailure("only cache warm saves without booting") }
+        let launched = try await launch(image, options)
+        guard let vm = launched.vm else { preconditionFailure("only cache warm saves without booting") }
+        let pendingSave = launched.pendingSave
         let record = vm.record
         ci.attach(CIRun.AttachedVM(record: record, domain: vm.domain, store: context.vms, consoleLog: vm.consoleLog,
                                     remoteStorage: vm.remoteStorage))
@@ -226,8 +229,9 @@ package struct RunSequence: Sendable {
         } connect: {
             ci.timer.begin("ssh")
             do {
-                let first = try await connect(vm, timeout: request.vm.sshTimeout)
-                return try await saveWarmState(vm, after: first, timeout: request.vm.sshTimeout)
+                let first = try await connect(vm, timeout: request.vm.sshTimeout, template: pendingSave?.template)
+                guard let pendingSave else { return first }
+                return try await saveWarmState(vm, pendingSave, after: first, timeout: request.vm.sshTimeout)
             } catch {
                 // The VM is about to be removed: keep what its console said.
                 ci.saveConsoleLog(vm.consoleLog)
@@ -238,26 +242,26 @@ package struct RunSequence: Sendable {
 
     /// The first usable session: a restored VM's identity session, a template's login with
     /// its throwaway key, else a fresh login.
-    func connect(_ vm: LaunchedVM, timeout: Duration) async throws -> any GuestSession {
-        let session = try await firstSession(vm, timeout: timeout)
+    func connect(_ vm: LaunchedVM, timeout: Duration, template: TemplateLogin? = nil) async throws -> any GuestSession {
+        let session = try await firstSession(vm, timeout: timeout, template: template)
         try await SharedFolderMounts.mount(for: vm.record, over: session, context: context)
         return session
     }
 
-    private func firstSession(_ vm: LaunchedVM, timeout: Duration) async throws -> any GuestSession {
+    private func firstSession(_ vm: LaunchedVM, timeout: Duration, template: TemplateLogin?) async throws -> any GuestSession {
         if vm.record.network == NetworkMode.none {
             return try await QemuGuestAgentWaiter(context: context).wait(vm, timeout: timeout)
         }
         let waiter = SSHWaiter(context: context)
-        if let template = vm.pendingWarmSave?.template {
+        if let template {
             return try await waiter.waitForSSH(vm, timeout: timeout, login: template.login(for: vm.record))
         }
         return try await sessionAsItsUser(vm, root: vm.rootSession, timeout: timeout)
     }
 
     /// The save step: a template's state is saved, then the VM gets its own identity.
-    private func saveWarmState(_ vm: LaunchedVM, after first: any GuestSession, timeout: Duration) async throws -> any GuestSession {
-        guard let pending = vm.pendingWarmSave else { return first }
+    private func saveWarmState(_ vm: LaunchedVM, _ pending: PendingWarmSave, after first: any GuestSession,
+                               timeout: Duration) async throws -> any GuestSession {
         context.stages?.begin("save warm state")
         let root = try await WarmSave(context: context).save(vm, pending, session: first)
         return try await sessionAsItsUser(vm, root: root, timeout: timeout)

@@ -30,6 +30,9 @@ enum GuestIdentityScript {
             { printf '%s\\n' "$machineid" > /etc/machine-id; } 2>/dev/null \\
               || { [ -f /run/machine-id ] && printf '%s\\n' "$machineid" > /run/machine-id; } \\
               || { echo "cannot write /etc/machine-id" >&2; return 1; }
+            # journald names its files by the machine-id it read at start (journalctl shows
+            # the current machine's only): restarted in the background.
+            (systemctl restart systemd-journald.service) </dev/null >/dev/null 2>&1 &
           fi
           credentials=""
           i=0

@@ -18,7 +18,7 @@ struct WarmStartError: ToolError {
 /// What the save step needs besides the VM: the template's own domain values, repeated by
 /// every restored VM so QEMU loads the state into the very same machine, and the two
 /// identities (the throwaway one the template booted with, the VM's own for after the save).
-struct PendingWarmSave: Sendable {
+package struct PendingWarmSave: Sendable {
     var inputs: WarmStateInputs
     var kernelArguments: [String]
     var oemStrings: [String]
@@ -82,6 +82,19 @@ struct WarmStart: Sendable {
             try? store.remove(state)
         }
         withExtendedLifetime(lock) {}
+    }
+
+    /// The throwaway identity a template boots with: keys in a private folder of the VM's,
+    /// credentials in files beside the VM's own.
+    func makeTemplate(for record: VMRecord, user: GuestUser, domains: DomainStarter) throws -> (TemplateLogin, CredentialDelivery) {
+        var template = TemplateLogin(folder: context.vms.folder(record.id).appendingPathComponent("template-ssh"))
+        try FileManager.default.createDirectory(at: template.folder, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o700])
+        let throwaway = try VMIdentity.make(name: record.name, user: user, privateKey: template.privateKey,
+                                            pinnedHostKey: template.pinnedHostKey, comment: "podman-bootc-template")
+        let delivery = try domains.deliver(throwaway.credentials, for: record, filePrefix: "template.")
+        template.credentialFiles = delivery.files.map { URL(fileURLWithPath: $0.file) }
+        return (template, delivery)
     }
 
     static func copy(_ source: URL, to target: URL, mode: mode_t) throws {

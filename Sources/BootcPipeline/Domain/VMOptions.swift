@@ -73,23 +73,6 @@ package enum WarmMode: Sendable {
     case saveOnly
 }
 
-/// What a launch did: the warm-start decision as a value.
-package enum LaunchResult: Sendable {
-    /// Restored from a saved running state; the VM holds its own identity already.
-    case restored(LaunchedVM)
-    /// Booted for real (a state may be saved once SSH answers: `pendingWarmSave`).
-    case booted(LaunchedVM)
-    /// `cache warm` found a usable state: nothing was started.
-    case alreadyWarm(key: String)
-
-    package var vm: LaunchedVM? {
-        switch self {
-        case .restored(let vm), .booted(let vm): vm
-        case .alreadyWarm: nil
-        }
-    }
-}
-
 /// How a VM's systemd credentials reach it.
 struct CredentialDelivery: Sendable {
     var oemStrings: [String] = []
@@ -102,9 +85,7 @@ package struct LaunchedVM: Sendable {
     var domain: any VirtualMachineDomain
     var privateKey: URL
     var consoleLog: URL
-    /// Set on a cold boot that should save a warm state once SSH answers.
-    var pendingWarmSave: PendingWarmSave?
-    /// A restored VM's verified root session, open already (see `WarmStart.giveIdentity`).
+    /// A restored VM's verified root session, open already (the identity step's).
     var rootSession: (any GuestSession)?
     /// The pool of a VM on a remote host: its volumes go with it.
     var remoteStorage: (any HostStoragePool)?

@@ -112,7 +112,6 @@ struct DomainStarter: Sendable {
             spec.sharedFolderSockets = SharedFolderDaemons(context: context).sockets(for: record)
         }
         // libvirt creates the sockets (and hands them to QEMU); a path must fit a socket address.
-        spec.socketChannels = GuestAgentChannel.socketChannels(in: vms.folder(record.id))
         // A new one for every domain started: restores of one state must not share it.
         spec.generationID = UUID().uuidString.lowercased()
         return spec
