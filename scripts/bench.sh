@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # podman-bootc benchmark, on this machine, median of N runs; prints a Markdown table.
-#   1. `run --rm IMAGE -- true` restored from a saved running state (warm start), and booted
-#      for real from the cached disk (--cold), vs a plain-QEMU baseline booting the same
-#      disk, kernel and credential directly and polling SSH with the OpenSSH client;
+#   1. `run --rm IMAGE -- true` restored from a saved running state (warm start, with where its
+#      time goes, from the run's own JSON report), and booted for real from the cached disk
+#      (--cold), vs the leanest plain-QEMU boot of the same disk, kernel and credential
+#      (default machine, no default devices, only a virtio disk and network) polling SSH with
+#      the OpenSSH client;
 #   2. first run: install + boot (cache entry removed first; a disk's first boot saves no state);
 #   3. install alone: the direct installer vs its `mkfs.ext4 -d` floor;
 #   4. the edit -> SSH loop: change a file of a Containerfile folder built FROM IMAGE, then
@@ -40,6 +42,13 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# One table row per stage of the warm runs' reports, in their order: the median seconds.
+breakdown() {
+  cut -f1 "$work/stages" | awk '!seen[$0]++' | while IFS= read -r stage; do
+    # shellcheck disable=SC2046
+    printf '| %s | %.2f |\n' "$stage" "$(median $(awk -F'\t' -v s="$stage" '$1 == s {print $2}' "$work/stages"))"
+  done
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # The same probe podman-bootc makes: KVM only with a vmx/svm CPU flag and a usable /dev/kvm.
@@ -51,8 +60,12 @@ entry=/var/lib/podman-bootc/cache/$key
 # 1a. podman-bootc, warm start: restored from the state `cache warm` saved.
 "$bin" cache warm --quiet --accel "$accel" "$image" >/dev/null
 restored=()
+: > "$work/stages"
 for i in $(seq 1 "$warm_runs"); do
-  t0=$(now); "$bin" run --rm --quiet --accel "$accel" "$image" -- true; restored+=("$(elapsed "$t0")")
+  # --format json: the run's own report, with its stages (the breakdown below).
+  t0=$(now); "$bin" run --rm --quiet --format json --accel "$accel" "$image" -- true > "$work/report.json"; restored+=("$(elapsed "$t0")")
+  jq -r '.stages[] | "\(.name)\t\(.seconds)"' "$work/report.json" >> "$work/stages"
+  jq -r --arg wall "${restored[-1]}" '"process start and exit (outside the report)\t\(($wall | tonumber) - .seconds)"' "$work/report.json" >> "$work/stages"
   echo "bench: warm start $i: ${restored[-1]}s" >&2
 done
 
@@ -84,13 +97,14 @@ ssh-keygen -q -t ed25519 -N '' -f "$work/id" -C bench
 cred=$(printf 'd /root/.ssh 0700 root root -\nf+~ /root/.ssh/authorized_keys 0600 root root - %s\n' "$(base64 -w0 < "$work/id.pub")" | base64 -w0)
 cmdline=$(jq -r '.artifacts.kernelArguments | join(" ")' "$entry/manifest.json")
 initrd=$(jq -r '.artifacts.initrd // empty' "$entry/manifest.json")
-machine=q35; cpu=max; [ "$accel" = kvm ] && cpu=host
+# The leanest boot: QEMU's default machine, no default devices, only a virtio disk and network.
+cpu=max; [ "$accel" = kvm ] && cpu=host
 plain=()
 for i in $(seq 1 "$runs"); do
   port=$(shuf -i 20000-60000 -n 1)
   qemu-img create -q -f qcow2 -F raw -b "$entry/disk.raw" "$work/overlay.qcow2"
   t0=$(now)
-  qemu-system-x86_64 -machine "$machine",accel="$accel" -cpu "$cpu" -smp 2 -m 2048 -nographic -serial null -monitor none \
+  qemu-system-x86_64 -machine accel="$accel" -nodefaults -display none -cpu "$cpu" -smp 2 -m 2048 \
     -kernel "$entry/vmlinuz" ${initrd:+-initrd "$initrd"} -append "$cmdline quiet" \
     -drive file="$work/overlay.qcow2",if=virtio,format=qcow2 \
     -netdev user,id=n0,hostfwd=tcp:127.0.0.1:"$port"-:22 -device virtio-net-pci,netdev=n0 \
@@ -221,7 +235,7 @@ cat <<TABLE
 | warm start: \`run --rm IMAGE -- true\` restored from the saved state | $r | $(ratio "$p" "$r")x faster than plain QEMU |
 | warm start, command fed from a pipe (over an SSH login), once | $piped | $(ratio "$p" "$piped")x faster than plain QEMU |
 | \`run --rm --cold IMAGE -- true\`: cached disk, real boot | $w | $(ratio "$w" "$p")x plain QEMU |
-| plain QEMU boot of the same disk to first SSH (baseline) | $p | 1.00x |
+| plain QEMU (default machine, only a virtio disk and network) boot of the same disk to first SSH (baseline) | $p | 1.00x |
 | first run: install + boot | $c | $(ratio "$c" "$p")x plain QEMU |
 | install alone (direct installer) | $n | $(ratio "$n" "$f")x mkfs floor |
 | \`mkfs.ext4 -d\` of the same tree (floor) | $f | 1.00x |
@@ -234,6 +248,12 @@ cat <<TABLE
 | $foreign guest, emulated (its own test image): warm start | $fw | |
 | warm start on a host without udev (/dev/kvm 0600 root), once | $stalled | |
 | the same host after \`scripts/setup.sh\` (/dev/kvm root:kvm 0660), once | $fixed | |
+
+Where a warm \`run --rm IMAGE -- true\` spends its time (median of each stage over the $warm_runs runs):
+
+| stage | seconds |
+| --- | ---: |
+$(breakdown)
 
 Machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r), QEMU $(qemu-system-x86_64 --version | awk 'NR==1 {print $4}'), $(date -u +%Y-%m-%d).
 TABLE

@@ -2,7 +2,9 @@
 // it at once each answer SSH with their own key and host key (OpenSSH verifies strictly), the
 // template's key no longer logs in, their disks are separate, the guest clock is stepped, and
 // the saved state is unchanged afterwards. A state damaged on purpose is detected and the run
-// boots cold instead, and saves a good state again.
+// boots cold instead, and saves a good state again. Clones are distinct machines: their own
+// random bytes and generation IDs, kept ones their own machine-id, none the template's host key;
+// a restore whose identity step fails boots cold.
 
 import Foundation
 import Testing
@@ -78,6 +80,7 @@ extension EndToEnd {
         // Each VM: its own name, its own key and host key (verified strictly by OpenSSH).
         var hostKeys: [String] = []
         var clientKeys: [String] = []
+        var machineIDs: [String] = []
         for name in names {
             let folder = try await vmFolder(name)
             let record = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("vm.json"))) as? [String: Any]
@@ -107,10 +110,27 @@ extension EndToEnd {
             #expect(inGuest.stdout == ownHostKey + ownPublicKey, "the guest still holds another VM's credentials: \(inGuest.stdout)")
             let xml = try await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "dumpxml", name])
             #expect(xml.stdout.contains("file='\(folder.path)/credentials/podman-bootc.ssh-host-key'"), "the domain does not use its own credential file")
+            // The template's (throwaway) host key is in none of its files or credentials, on the
+            // host or in the guest; its libvirt definition names only its own credential files.
+            let templatePin = try String(contentsOf: template.appendingPathComponent("ssh/host_key"), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let ownCredential = try await Harness.run("/usr/bin/ssh-keygen", ["-y", "-f", folder.appendingPathComponent("credentials/podman-bootc.ssh-host-key").path])
+            #expect(ownCredential.status == 0 && !ownCredential.stdout.contains(templatePin), "\(ownCredential)")
+            let credentialFiles = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("credentials").path)
+            #expect(credentialFiles == ["podman-bootc.ssh-host-key"], "\(credentialFiles)")
+            let guestKeys = try await Harness.podmanBootc(["ssh", name, "--", "ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key; "
+                                                           + "ssh-keygen -y -f /run/credentials/@system/podman-bootc.ssh-host-key; cat /etc/machine-id"])
+            let guestLines = guestKeys.stdout.split(separator: "\n").map(String.init)
+            #expect(guestKeys.status == 0 && guestLines.count == 3, "\(guestKeys)")
+            #expect(!guestKeys.stdout.contains(templatePin), "the guest still holds the template's host key")
+            machineIDs.append(guestLines.last ?? "")
+            let inactive = try await Harness.run("/usr/bin/virsh", ["-c", "qemu:///system", "dumpxml", "--inactive", name])
+            #expect(!inactive.stdout.contains("template."), "the kept definition names a template file")
             hostKeys.append(try String(contentsOf: folder.appendingPathComponent("ssh/host_key"), encoding: .utf8))
             clientKeys.append(try String(contentsOf: folder.appendingPathComponent("ssh/id_ed25519"), encoding: .utf8))
         }
         #expect(Set(hostKeys).count == 2 && Set(clientKeys).count == 2, "no two VMs share keys")
+        #expect(Set(machineIDs).count == 2 && machineIDs.allSatisfy { $0.count == 32 }, "each kept VM has its own machine-id: \(machineIDs)")
         let templatePin = try String(contentsOf: template.appendingPathComponent("ssh/host_key"), encoding: .utf8)
         #expect(!hostKeys.contains(templatePin))
 
@@ -136,6 +156,23 @@ extension EndToEnd {
         #expect(direct.stderr.contains("to-stderr\n") && !direct.stdout.contains("to-stderr"))
         #expect(direct.stderr.contains("identity given through the guest agent"), "stderr: \(direct.stderr)")
         #expect(direct.stderr.contains("Restoring VM") && !direct.stderr.contains("SSH ready"), "no SSH login: \(direct.stderr)")
+        // Three clones of one state read different random bytes (the kernel reseeds when the
+        // VM generation ID changes), and each domain presented a generation ID of its own.
+        var randomBytes: [String] = []
+        var generationIDs: [String] = []
+        for _ in 0..<3 {
+            let clone = try await Harness.podmanBootc(["run", "--rm", "--memory", Self.memory, "--log-level", "debug", Harness.demoImage,
+                                                       "--", "sh", "-c", "head -c16 /dev/urandom | od -An -tx1"], environment: progress)
+            #expect(clone.status == 0 && clone.stderr.contains("Restoring VM"), "stderr: \(clone.stderr)")
+            randomBytes.append(clone.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            let xml = clone.stderr.components(separatedBy: "-incoming").first ?? ""
+            if let start = xml.range(of: "<genid>", options: .backwards), let end = xml.range(of: "</genid>", range: start.upperBound..<xml.endIndex) {
+                generationIDs.append(String(xml[start.upperBound..<end.lowerBound]))
+            }
+        }
+        #expect(Set(randomBytes).count == 3 && randomBytes.allSatisfy { $0.count == 47 }, "clones read the same random bytes: \(randomBytes)")
+        #expect(generationIDs.count == 3 && Set(generationIDs).count == 3, "generation IDs: \(generationIDs)")
+
         // Input from a pipe goes over SSH (the agent takes none); the login keys, written in the
         // background, are awaited first.
         let piped = try await Harness.podmanBootc(["run", "--rm", "--memory", Self.memory, Harness.demoImage, "--", "cat; hostname"],
@@ -157,6 +194,15 @@ extension EndToEnd {
         #expect(fallback.stderr.contains("Booting VM"))
         let (resaved, _) = try #require(try await stateFolder(), "a new state was saved after the cold boot")
         #expect(try await sha256(resaved.appendingPathComponent("state.qemu")) != damaged)
+
+        // A restore whose identity step fails in the guest (here: a machine-id the guest's
+        // script refuses) is thrown away; the run boots cold and never hands it out.
+        let refused = try await Harness.podmanBootc(["run", "--rm", "--memory", Self.memory, Harness.demoImage, "--", "echo", "ok"],
+                                                    environment: progress.merging(["PODMAN_BOOTC_TEST_FAULT": "identity"]) { $1 })
+        #expect(refused.status == 0 && refused.stdout == "ok\n", "stderr: \(refused.stderr)")
+        #expect(refused.stderr.contains("Restoring VM") && refused.stderr.contains("did not take its own identity")
+                && refused.stderr.contains("booting again without warm start")
+                && refused.stderr.contains("booting cold") && refused.stderr.contains("Booting VM"), "stderr: \(refused.stderr)")
     }
 }
 }

@@ -197,6 +197,18 @@ package struct RunSequence: Sendable {
         // Only root's commands go to the agent: a `-u USER` command logs in over SSH at once,
         // so that user's keys must be in place before the restore returns.
         options.agentOnlyAtFirst = options.removeOnExit && !request.background && !request.command.isEmpty && options.user == .root
+        do {
+            return try await bootAndRun(image, options, request: request, ci: ci)
+        } catch let refused as TemplateIdentityError {
+            // The template (already removed, its state discarded) would have been handed out
+            // with its throwaway identity: boot once more, for real, saving nothing.
+            context.progress.notice("\(refused); booting again without warm start")
+            options.warmStart = .off
+            return try await bootAndRun(image, options, request: request, ci: ci)
+        }
+    }
+
+    private func bootAndRun(_ image: ImageToInstall, _ options: VMOptions, request: RunRequest, ci: CIRun) async throws -> Int32 {
         let launched = try await launch(image, options)
         guard let vm = launched.vm else { preconditionFailure("only cache warm saves without booting") }
         let pendingSave = launched.pendingSave
@@ -316,6 +328,7 @@ package struct RunSequence: Sendable {
     /// closes, so (unless the caller waits for teardowns) its files go now and the destroy
     /// runs on; if this process exits or is killed first, libvirt finishes it.
     private func removeAfterUse(_ vm: LaunchedVM, cleanup: Int) async {
+        context.stages?.begin("teardown")
         // A remote VM's volumes go after its domain: nothing on that host cleans them up.
         guard context.teardownInBackground, vm.record.removeOnExit, vm.remoteStorage == nil,
               !InterruptCleanup.shared.isInterrupted else {

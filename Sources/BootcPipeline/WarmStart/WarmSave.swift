@@ -7,6 +7,12 @@ import Foundation
 import Host
 import Libvirt
 
+/// The template did not take the VM's own identity after the save (the run boots again, cold).
+struct TemplateIdentityError: ToolError {
+    var reason: String
+    var description: String { "the VM that saved the warm state did not become its own machine (\(reason))" }
+}
+
 struct WarmSave: Sendable {
     let context: PipelineContext
 
@@ -45,7 +51,14 @@ struct WarmSave: Sendable {
             await open?.disconnect()
             return nil
         }
-        return try await takeOwnIdentity(vm, pending, agent: agent, session: open)
+        do {
+            return try await takeOwnIdentity(vm, pending, agent: agent, session: open)
+        } catch {
+            // Its clones would fail the same way: the state goes too.
+            if InterruptCleanup.shared.isInterrupted { throw error }
+            if case .ready(let state) = store.lookup(inputs) { warm.discard(state) }
+            throw TemplateIdentityError(reason: "\(error)")
+        }
     }
 
     /// The template becomes the VM it was booted for: its own keys (the throwaway ones are
