@@ -17,7 +17,8 @@
 #      storage: first run (install in the user namespace + boot), then a warm start;
 #   7. the other architecture (an arm64 guest on x86-64), emulated: a real boot from the
 #      cached disk and a warm start (scripts/build-foreign-test-image.sh builds its image).
-# Warm starts are timed WARM_RUNS times (default 5), the rest RUNS times.
+# Warm starts are timed WARM_RUNS times (default 5), the rest RUNS times. BENCH_QUICK=1 stops
+# after 1 (about five minutes under TCG).
 # Usage: sudo scripts/bench.sh [-n RUNS] [-w WARM_RUNS] [IMAGE]      (make image && make release first)
 set -euo pipefail
 # As in CI: no input. (A command fed from a pipe goes over SSH, not the guest agent: row 1d.)
@@ -117,6 +118,23 @@ for i in $(seq 1 "$runs"); do
   rm -f "$work/overlay.qcow2"
   echo "bench: plain qemu run $i: ${plain[-1]}s" >&2
 done
+
+r=$(median "${restored[@]}") w=$(median "${warm[@]}") p=$(median "${plain[@]}")
+if [ -n "${BENCH_QUICK:-}" ]; then
+  # BENCH_QUICK=1: the boot rows only (warm start and its breakdown, cold, the baseline).
+  cat <<TABLE
+| measurement ($image, $accel, median of $runs; warm starts of $warm_runs) | seconds | vs baseline |
+| --- | ---: | ---: |
+| warm start: \`run --rm IMAGE -- true\` restored from the saved state | $r | $(ratio "$p" "$r")x faster than plain QEMU |
+| \`run --rm --cold IMAGE -- true\`: cached disk, real boot | $w | $(ratio "$w" "$p")x plain QEMU |
+| plain QEMU (default machine, only a virtio disk and network) boot of the same disk to first SSH (baseline) | $p | 1.00x |
+
+| warm start stage | seconds |
+| --- | ---: |
+$(breakdown)
+TABLE
+  exit 0
+fi
 
 # Cold measurements need the entry gone; prune keeps disks that VMs use.
 uncache() {

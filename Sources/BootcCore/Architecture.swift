@@ -29,8 +29,18 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
         }
     }
 
-    /// The machine type for direct kernel boot.
+    /// The machine type for direct kernel boot: on x86-64 QEMU's default (i440FX), whose few
+    /// legacy devices cost a guest under emulation seconds less to boot than q35's PCIe root
+    /// ports and SATA controller (measured: within 10% of a bare QEMU boot instead of 27% over).
     public var machineType: String {
+        switch self {
+        case .x86_64: "pc"
+        case .aarch64: "virt"
+        }
+    }
+
+    /// The machine type for firmware (UEFI) boot: q35, which Secure Boot's SMM needs.
+    public var firmwareMachineType: String {
         switch self {
         case .x86_64: "q35"
         case .aarch64: "virt"

@@ -136,7 +136,7 @@ extension DomainSpec {
             // libvirt picks the firmware from QEMU's descriptors; without Secure Boot, so any
             // bootloader (systemd-boot, GRUB, unsigned) starts.
             x += "  <os firmware='efi'>\n"
-            x += "    <type arch='\(architecture.rawValue)' machine='\(architecture.machineType)'>hvm</type>\n"
+            x += "    <type arch='\(architecture.rawValue)' machine='\(architecture.firmwareMachineType)'>hvm</type>\n"
             x += "    <firmware>\n      <feature enabled='no' name='secure-boot'/>\n    </firmware>\n"
             if let nvram { x += "    <nvram>\(e(nvram))</nvram>\n" }
             x += "    <boot dev='hd'/>\n"
@@ -165,11 +165,12 @@ extension DomainSpec {
         x += "      <target dev='vda' bus='virtio'/>\n"
         x += "    </disk>\n"
         if let cdrom {
-            // q35 has SATA; the virt machine gets a SCSI controller from libvirt.
+            // i440FX has IDE, q35 SATA; the virt machine gets a SCSI controller from libvirt.
+            let bus = architecture != .x86_64 ? "scsi" : kernel == nil ? "sata" : "ide"
             x += "    <disk type='file' device='cdrom'>\n"
             x += "      <driver name='qemu' type='raw'/>\n"
             x += "      <source file='\(e(cdrom))'/>\n"
-            x += "      <target dev='sda' bus='\(architecture == .x86_64 ? "sata" : "scsi")'/>\n"
+            x += "      <target dev='\(bus == "ide" ? "hdc" : "sda")' bus='\(bus)'/>\n"
             x += "      <readonly/>\n"
             x += "    </disk>\n"
         }

@@ -34,6 +34,9 @@ import Testing
         #expect(WarmStartPlan.decide(WarmStartFacts(mode: .auto, emulatedArchitecture: true)) == .coldThenSave)
         #expect(WarmStartPlan.decide(WarmStartFacts(mode: .saveOnly)) == .coldThenSave)
         #expect(WarmStartPlan.decide(WarmStartFacts(mode: .restoreOnly, bootedBefore: true)) == .cold(notice: nil), "dev never saves")
+        // A kept VM is never a template (its own reboots would bring the throwaway identity back).
+        #expect(WarmStartPlan.decide(WarmStartFacts(mode: .auto, bootedBefore: true, kept: true)) == .cold(notice: nil))
+        #expect(WarmStartPlan.decide(WarmStartFacts(mode: .auto, state: Self.state, kept: true)) == .restore(Self.state))
     }
 
     @Test func whatCannotBeSavedBootsCold() {
@@ -115,14 +118,13 @@ import Testing
         let world = try FakeWorld()
         defer { world.cleanUp() }
         _ = try await launch(world)
-        guard case .booted(let template, let pending?) = try await launch(world, name: "kept", removeOnExit: false) else {
+        guard case .booted(let template, let pending?) = try await launch(world, name: "template") else {
             Issue.record("the second boot should be a template")
             return
         }
         let folder = world.vms.folder(template.record.id)
-        let domain = try #require(world.hypervisor.domain("kept"))
-        // The fake keeps the last definition: a kept VM's persistent one names its own credentials.
-        #expect(domain.xml.contains("credentials/podman-bootc.ssh-host-key'") && !domain.xml.contains("template."))
+        let domain = try #require(world.hypervisor.domain("template"))
+        #expect(domain.xml.contains("credentials/template.podman-bootc.ssh-host-key'"), "it boots with the throwaway host key")
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("credentials/template.podman-bootc.ssh-host-key").path))
         let templatePin = try String(contentsOf: pending.template.pinnedHostKey, encoding: .utf8)
         #expect(templatePin != (try String(contentsOf: world.vms.pinnedHostKey(template.record.id), encoding: .utf8)))

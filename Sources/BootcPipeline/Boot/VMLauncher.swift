@@ -95,7 +95,7 @@ struct VMLauncher: Sendable {
         var facts = WarmStartFacts(
             mode: options.warmStart, cloudInitSeed: seed != nil || options.identity == .cloudInit, remoteHost: remote,
             network: options.network == .none ? .none : .card, sharedFolders: !options.sharedFolders.isEmpty,
-            emulatedArchitecture: record.architecture != .host && record.accelerator == .tcg)
+            emulatedArchitecture: record.architecture != .host && record.accelerator == .tcg, kept: !record.removeOnExit)
         var inputs: WarmStateInputs?
         if facts.cacheMatters {
             let warm = WarmStart(context: context)

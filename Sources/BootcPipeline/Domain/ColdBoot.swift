@@ -1,5 +1,5 @@
-// A VM booted for real from its cached disk. A warm-start template boots with other
-// (throwaway) credentials; a kept template's libvirt definition names the VM's own from the start.
+// A VM booted for real from its cached disk. A warm-start template (always a `--rm` VM) boots
+// with other, throwaway, credentials.
 
 import BootcCore
 import Foundation
@@ -19,18 +19,12 @@ struct ColdBoot: Sendable {
     /// Boots the VM with its own credentials, or with `bootCredentials` (a template's).
     func start(bootingWith bootCredentials: CredentialDelivery? = nil) async throws -> LaunchedVM {
         var record = self.record
-        let (own, coldSpec) = (credentials, self.coldSpec)
-        let booted = bootCredentials ?? own
-        var persistentSpec: (@Sendable (VMRecord) -> DomainSpec)?
-        if bootCredentials != nil && !record.removeOnExit {
-            // Both definitions are of one domain: libvirt would give each its own UUID.
-            record.uuid = UUID().uuidString.lowercased()
-            persistentSpec = { coldSpec($0, own) }
-        }
+        let coldSpec = self.coldSpec
+        let booted = bootCredentials ?? credentials
         context.stages?.begin("boot")
         if remotePool == nil { try await domains.createOverlay(for: record, backingDisk: manifest.artifacts.disk) }
         context.progress.stage("Booting VM \(record.name) (\(record.accelerator == .kvm ? "KVM" : "software emulation"), \(record.cpus) CPUs, \(record.memoryMiB) MiB)")
-        let domain = try await domains.start(&record, persistentSpec: persistentSpec) { coldSpec($0, booted) }
+        let domain = try await domains.start(&record) { coldSpec($0, booted) }
         let vms = context.vms
         return LaunchedVM(record: record, domain: domain, privateKey: vms.privateKey(record.id), consoleLog: vms.consoleLog(record.id),
                           remoteStorage: remotePool)

@@ -18,7 +18,7 @@ struct VMIdentity: Sendable {
     /// Only the guest agent runs commands at first (a `--rm` run with a command): the login
     /// keys are written in the background, and a later SSH login waits for them.
     var loginInBackground = false
-    /// A VM that outlives the run: it gets its own machine-id and a re-executed sshd.
+    /// A VM that outlives the run: the identity step gives it its own machine-id too.
     var kept = false
 
     /// The credentials that carry this identity at a cold boot.

@@ -49,8 +49,9 @@ struct CloneIdentity: Sendable {
         let result: (status: Int32, output: String)
         do {
             result = try await session.runInAgent(GuestIdentityScript.agentCall(loginInBackground: identity.loginInBackground),
-                                                  input: input(for: identity), timeout: .seconds(30))
-        } catch let error as GuestAgentError {
+                                                  input: input(for: identity), timeout: .seconds(120))
+        } catch let error as GuestAgentError where !error.timedOut {
+            // The request did not reach a working agent: nothing ran, SSH may give it instead.
             context.logger.info("identity: the guest agent did not answer (\(error)); using SSH")
             return nil
         }
@@ -65,9 +66,11 @@ struct CloneIdentity: Sendable {
         var machineID = identity.kept ? Self.randomHex(bytes: 16) : "-"
         if context.environment[Self.faultVariable] == "identity" { machineID = "not-a-machine-id" }
         // Names are systemd credential names we chose (a safe alphabet); values travel base64.
-        let credentials = identity.publicCredentials.filter { ConfinedFolder.isSafeName($0.name) && !$0.name.contains(" ") }
+        let credentials = identity.publicCredentials.filter {
+            ConfinedFolder.isSafeName($0.name) && !$0.name.contains(where: { $0 == " " || $0.isNewline })
+        }
         let lines = [identity.name, String(format: "%.6f", now), identity.user.name, identity.authorizedKeyLine,
-                     identity.hostPublicKeyLine, machineID, identity.kept ? "restart" : "keep", Self.randomHex(bytes: 32),
+                     identity.hostPublicKeyLine, machineID, identity.kept ? "kept" : "transient", Self.randomHex(bytes: 32),
                      String(credentials.count)]
             + credentials.map { "\($0.name) \($0.value.base64EncodedString())" }
         return Data((lines.joined(separator: "\n") + "\n" + identity.hostPrivateKey).utf8)

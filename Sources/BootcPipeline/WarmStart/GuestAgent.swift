@@ -12,6 +12,8 @@ import Libvirt
 
 struct GuestAgentError: ToolError {
     var reason: String
+    /// The request went out but no answer came in time: it may still be running.
+    var timedOut = false
     var description: String { "guest agent: \(reason)" }
 }
 
@@ -124,7 +126,7 @@ final class GuestAgentChannel: @unchecked Sendable {
             let wait = deadline.map { max(0, Int32(($0 - ContinuousClock.now).milliseconds)) } ?? -1
             let ready = poll(&fds, nfds_t(fds.count), wait)
             if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { throw GuestAgentError(reason: "no answer within \(timeout ?? .zero)") }
+            guard ready > 0 else { throw GuestAgentError(reason: "no answer within \(timeout ?? .zero)", timedOut: true) }
             for (slot, entry) in zip(fds, watched) where slot.revents != 0 {
                 var buffer = [UInt8](repeating: 0, count: 32 * 1024)
                 let n = read(entry.element, &buffer, buffer.count)
@@ -247,6 +249,7 @@ enum GuestAgent {
             cd /root 2>/dev/null || cd /
             HOME=/root USER=root LOGNAME=root SHELL=$login
             export HOME USER LOGNAME SHELL
+            [ "$shell" = agent ] || podman_bootc_clock_wait
             if [ "$shell" = agent ] || [ "$login" = "$own" ]; then eval "$script"; else exec "$login" -c "$script"; fi
           ) < "$dir/input" >&3 2>&4 3>&- 4>&-
           status=$?

@@ -1,26 +1,41 @@
 // The script that gives a guest restored from a saved state (or the template that saved it)
-// its own identity: fresh randomness, hostname and clock, then for a kept VM its own
-// machine-id, then the login files (host key, authorized key, credentials) and, for a kept VM,
-// an sshd listener re-executed with them. Fixed text run as root; every value travels on
-// stdin, none is put into the text. Shell builtins wherever they do: under emulation every
-// program started costs ~0.15 s and the first disk access after a restore more.
+// its own identity: fresh randomness, hostname and clock, for a kept VM its own machine-id,
+// then the login files (host key, authorized key, credentials) and an sshd listener
+// re-executed with them. Fixed text run as root; every value travels on stdin, none is put
+// into the text. Shell builtins wherever they do: under emulation every program started costs
+// ~0.15 s and the first disk access after a restore more.
 
 import BootcCore
 
 enum GuestIdentityScript {
     /// Where a background login step reports (in the agent's private folder).
     static let loginStatus = "/run/podman-bootc-agent/login.status"
+    /// Where a background clock step reports its exit status.
+    static let clockStatus = "/run/podman-bootc-agent/clock.status"
 
     /// Shell functions. `podman_bootc_identity now|background` reads stdin: line 1 hostname,
     /// 2 epoch seconds, 3 login user, 4 authorized key, 5 host public key, 6 a machine-id (32
-    /// hex digits) or "-" to keep it, 7 "restart" or "keep" (sshd's listener), 8 random hex
+    /// hex digits) or "-" to keep it, 7 "kept" or "transient" (the VM outlives the run), 8 random hex
     /// digits from the host, 9 a count N, then N lines "credential base64", then the host
     /// private key to the end.
     static let functions = """
         podman_bootc_identity() {
           set -eu
-          read -r name; read -r epoch; read -r user; read -r authorized; read -r hostpub
-          read -r machineid; read -r sshd; read -r entropy; read -r count
+          read -r name; read -r epoch
+          # Setting the clock starts a program (~0.15 s under emulation): with the agent it runs
+          # while the rest is done and the command travels; the agent waits for it before the
+          # command runs (podman_bootc_clock_wait).
+          if [ "$1" = background ]; then
+            : > "\(clockStatus)"
+            (
+              date -u -s "@$epoch" >/dev/null 2>&1
+              echo "$?" > "\(clockStatus)"
+            ) </dev/null >/dev/null 2>&1 &
+          else
+            date -u -s "@$epoch" >/dev/null 2>&1 || echo "warning: the guest clock was not set" >&2
+          fi
+          read -r user; read -r authorized; read -r hostpub
+          read -r machineid; read -r lifetime; read -r entropy; read -r count
           # Mixed into the kernel's pool (no entropy credited): the generation ID reseeds it.
           printf '%s' "$entropy" > /dev/urandom || true
           if [ "$machineid" != - ]; then
@@ -48,7 +63,6 @@ enum GuestIdentityScript {
         "
           done
           printf '%s\\n' "$name" > /proc/sys/kernel/hostname
-          date -u -s "@$epoch" >/dev/null 2>&1 || echo "warning: the guest clock was not set" >&2
           if [ "$1" = background ]; then
             (
               set +e
@@ -81,7 +95,9 @@ enum GuestIdentityScript {
             restorecon -R /root/.ssh /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub ${home:+"$home/.ssh"} || true
           fi
           podman_bootc_credentials || return 1
-          if [ "$sshd" = restart ]; then podman_bootc_restart_sshd || return 1; fi
+          # OpenSSH 9.8 and later hand the listener's host key to each session: every clone's
+          # listener is re-executed with its own key.
+          podman_bootc_restart_sshd || return 1
         }
 
         # The template's credentials, still in this boot's credentials, become this VM's own
@@ -107,15 +123,17 @@ enum GuestIdentityScript {
         }
 
         # sshd's listener, started in the template, re-executes itself (SIGHUP): a new process
-        # image with this VM's host key and randomness. Waits until it listens again.
+        # image with this VM's host key and randomness. Waits until it listens again (a new
+        # socket; one systemd holds for it stays the same, so after a while any listener does).
+        # No pid file: no listener of its own (socket activation per connection), nothing to do.
         podman_bootc_restart_sshd() {
           pid=
-          read -r pid < /run/sshd.pid 2>/dev/null || read -r pid < /var/run/sshd.pid 2>/dev/null || return 0
+          { read -r pid < /run/sshd.pid || read -r pid < /var/run/sshd.pid; } 2>/dev/null || return 0
           old=$(podman_bootc_sshd_socket) || return 0
           kill -HUP "$pid" 2>/dev/null || return 0
           i=0
           while [ "$i" -lt 200 ]; do
-            new=$(podman_bootc_sshd_socket) && [ "$new" != "$old" ] && return 0
+            new=$(podman_bootc_sshd_socket) && { [ "$new" != "$old" ] || [ "$i" -ge 40 ]; } && return 0
             sleep 0.05
             i=$((i + 1))
           done
@@ -128,7 +146,21 @@ enum GuestIdentityScript {
           printf '%s\\n' "$authorized" > "$1/.ssh/authorized_keys"
         }
 
+        # Until the clock is set (a bounded wait: shell builtins only, no sleep program).
+        podman_bootc_clock_wait() {
+          [ -e "\(clockStatus)" ] || return 0
+          n=0
+          while [ "$n" -lt 100000 ]; do
+            clockset=
+            read -r clockset < "\(clockStatus)" || true
+            [ -n "$clockset" ] && break
+            n=$((n + 1))
+          done
+          [ "$clockset" = 0 ] || echo "warning: the guest clock was not set" >&2
+        }
+
         podman_bootc_login_wait() {
+          podman_bootc_clock_wait
           while [ ! -e "\(loginStatus)" ]; do sleep 0.05; done
           read -r status < "\(loginStatus)"
           if [ "$status" != 0 ]; then

@@ -14,9 +14,9 @@ struct WarmRestore: Sendable {
     /// Restores `state` into this VM and gives it its identity; nil (with a one-line notice,
     /// the state discarded, the attempt's domain gone) when that fails, so the caller boots
     /// cold instead. Throws only when the run is cancelled meanwhile.
-    func restore(_ state: WarmStateManifest, record: VMRecord, identity: VMIdentity, domains: DomainStarter,
+    func restore(_ state: WarmStateManifest, record cold: VMRecord, identity: VMIdentity, domains: DomainStarter,
                  coldSpec: @escaping (VMRecord) -> DomainSpec) async throws -> LaunchedVM? {
-        var record = record
+        var record = cold
         record.warmState = state.key
         record.uuid = UUID().uuidString.lowercased()
         context.progress.stage("Restoring VM \(record.name) from warm state \(state.key.prefix(12))")
@@ -42,6 +42,9 @@ struct WarmRestore: Sendable {
             // Interrupted, not unusable: the state stays for the next run.
             if InterruptCleanup.shared.isInterrupted { throw error }
             context.progress.notice("warm state \(state.key.prefix(12)) is unusable (\(error)); booting cold")
+            // The VM is no clone of it any more (so the state can go now), nor holds its variables.
+            try? context.vms.save(cold)
+            try? FileManager.default.removeItem(at: context.vms.folder(record.id).appendingPathComponent("efivars.fd"))
             WarmStart(context: context).discard(state)
             return nil
         }

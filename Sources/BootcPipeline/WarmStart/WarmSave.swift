@@ -26,6 +26,8 @@ struct WarmSave: Sendable {
         let inputs = pending.inputs
         var agent: GuestAgentChannel?
         var saved = false
+        /// Saved by this call (not found ready): only such a state is discarded on failure below.
+        var wroteState = false
         // The template's login, until the save ends it (the state must hold no SSH connection).
         var open: (any GuestSession)? = session
         defer { if !giveIdentity { agent?.close() } }
@@ -40,11 +42,14 @@ struct WarmSave: Sendable {
                 do {
                     try await write(vm, pending, agent: agent)
                     saved = true
+                    wroteState = true
                 } catch {
                     context.progress.notice("warning: no warm-start state was saved (the next run boots cold): \(error)")
                 }
             }
             withExtendedLifetime(lock) {}
+        } else {
+            context.progress.notice("another podman-bootc is saving this warm state; this VM saves none")
         }
         context.logger.debug("save step: state \(saved ? "ready" : "not saved")")
         guard giveIdentity else {
@@ -56,7 +61,7 @@ struct WarmSave: Sendable {
         } catch {
             // Its clones would fail the same way: the state goes too.
             if InterruptCleanup.shared.isInterrupted { throw error }
-            if case .ready(let state) = store.lookup(inputs) { warm.discard(state) }
+            if wroteState, case .ready(let state) = store.lookup(inputs) { warm.discard(state) }
             throw TemplateIdentityError(reason: "\(error)")
         }
     }

@@ -28,6 +28,10 @@ struct WarmStartFacts: Sendable, Equatable {
     var bootedBefore = false
     /// Another architecture's CPU, emulated: a boot costs a minute, a save seconds.
     var emulatedArchitecture = false
+    /// The VM outlives the run (-B, --name without --rm). It is never a template: QEMU keeps
+    /// the credentials it started with for the guest's own reboots, and a template's are
+    /// throwaway ones.
+    var kept = false
 
     enum NetworkModeFact: Sendable, Equatable { case card, none }
 
@@ -49,6 +53,7 @@ extension WarmStartPlan {
         if let state = facts.state {
             return facts.mode == .saveOnly ? .alreadyWarm(key: state.key) : .restore(state)
         }
+        guard !facts.kept else { return .cold(notice: nil) }
         switch facts.mode {
         case .saveOnly: return .coldThenSave
         case .auto where facts.stateExisted || facts.bootedBefore || facts.emulatedArchitecture: return .coldThenSave
