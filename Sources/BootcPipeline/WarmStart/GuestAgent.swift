@@ -224,6 +224,8 @@ enum GuestAgent {
           echo "podman-bootc-agent: no agent ports" >&2; exit 1; }
         dir=$root/run/podman-bootc-agent
         mkdir -p "$dir" || exit 1
+        # Made now, in the template: a restored guest waits on it without starting a program.
+        mkfifo -m 600 "$dir/clock.pipe" 2>/dev/null || true
         exec 3<>"$out" 4>"$err"
         printf '%s\\n' '\(GuestAgentProtocol.readyWord)' >&3
         \(GuestIdentityScript.functions)

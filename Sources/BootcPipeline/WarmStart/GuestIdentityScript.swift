@@ -10,7 +10,10 @@ import BootcCore
 enum GuestIdentityScript {
     /// Where a background login step reports (in the agent's private folder).
     static let loginStatus = "/run/podman-bootc-agent/login.status"
-    /// Where a background clock step reports its exit status.
+    /// A background clock step: started (pending), its exit status through a pipe the agent
+    /// made, and that status once read.
+    static let clockPending = "/run/podman-bootc-agent/clock.pending"
+    static let clockPipe = "/run/podman-bootc-agent/clock.pipe"
     static let clockStatus = "/run/podman-bootc-agent/clock.status"
 
     /// Shell functions. `podman_bootc_identity now|background` reads stdin: line 1 hostname,
@@ -25,11 +28,11 @@ enum GuestIdentityScript {
           # Setting the clock starts a program (~0.15 s under emulation): with the agent it runs
           # while the rest is done and the command travels; the agent waits for it before the
           # command runs (podman_bootc_clock_wait).
-          if [ "$1" = background ]; then
-            : > "\(clockStatus)"
+          if [ "$1" = background ] && [ -p "\(clockPipe)" ]; then
+            : > "\(clockPending)"
             (
               date -u -s "@$epoch" >/dev/null 2>&1
-              echo "$?" > "\(clockStatus)"
+              echo "$?" > "\(clockPipe)"
             ) </dev/null >/dev/null 2>&1 &
           else
             date -u -s "@$epoch" >/dev/null 2>&1 || echo "warning: the guest clock was not set" >&2
@@ -146,16 +149,12 @@ enum GuestIdentityScript {
           printf '%s\\n' "$authorized" > "$1/.ssh/authorized_keys"
         }
 
-        # Until the clock is set (a bounded wait: shell builtins only, no sleep program).
+        # Until the clock is set: blocked on the agent's pipe (no CPU taken from the guest), once.
         podman_bootc_clock_wait() {
-          [ -e "\(clockStatus)" ] || return 0
-          n=0
-          while [ "$n" -lt 100000 ]; do
-            clockset=
-            read -r clockset < "\(clockStatus)" || true
-            [ -n "$clockset" ] && break
-            n=$((n + 1))
-          done
+          if [ ! -e "\(clockPending)" ] || [ -e "\(clockStatus)" ]; then return 0; fi
+          clockset=
+          read -r clockset < "\(clockPipe)" || true
+          echo "${clockset:-?}" > "\(clockStatus)"
           [ "$clockset" = 0 ] || echo "warning: the guest clock was not set" >&2
         }
 
