@@ -274,7 +274,7 @@ package struct RunSequence: Sendable {
     /// The save step: a template's state is saved, then the VM gets its own identity.
     private func saveWarmState(_ vm: LaunchedVM, _ pending: PendingWarmSave, after first: any GuestSession,
                                timeout: Duration) async throws -> any GuestSession {
-        context.stages?.begin("save warm state")
+        context.stages?.begin("save-state")
         let root = try await WarmSave(context: context).save(vm, pending, session: first)
         return try await sessionAsItsUser(vm, root: root, timeout: timeout)
     }

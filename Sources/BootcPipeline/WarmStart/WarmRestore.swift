@@ -22,10 +22,10 @@ struct WarmRestore: Sendable {
         context.progress.stage("Restoring VM \(record.name) from warm state \(state.key.prefix(12))")
         var domain: (any VirtualMachineDomain)?
         do {
-            stage("verify state")
+            stage("verify")
             let stateFile = try openVerified(state)
             defer { close(stateFile) }
-            stage("start domain")
+            stage("start")
             try await prepareFiles(for: record, from: state, domains: domains)
             let started = try await domains.start(&record, persistentSpec: coldSpec) {
                 restoreSpec(state, coldSpec: coldSpec($0))
@@ -64,7 +64,7 @@ struct WarmRestore: Sendable {
                 context.logger.info("restore: no guest agent channel (\(error)); using SSH")
             }
         }
-        stage("load state")
+        stage("load")
         try await domain.loadMachineState(from: stateFile)
         try await domain.resumeGuest()
         stage("identity")
@@ -143,7 +143,7 @@ struct WarmRestore: Sendable {
 
     /// Each part of a restore is a stage of the run's report (and of the benchmark's breakdown).
     private func stage(_ name: String) {
-        context.stages?.begin("restore: " + name)
+        context.stages?.begin("restore-" + name)
         context.logger.debug("restore: \(name)")
     }
 }
