@@ -60,9 +60,9 @@ package enum IdentityDelivery: String, Sendable, CaseIterable {
 }
 
 package enum WarmMode: Sendable {
-    /// Restore a saved running state when there is one, else boot, and save one when this
-    /// disk and VM shape booted before (a second boot predicts a third), or at once for
-    /// another architecture's emulated guest.
+    /// Restore a saved running state when there is one, else boot, and (a `--rm` VM only) save
+    /// one when this disk and VM shape booted before (a second boot predicts a third), or at
+    /// once for another architecture's emulated guest.
     case auto
     /// Restore a saved running state when there is one; never save (`dev`: its rebuilt disks
     /// are booted once).

@@ -26,7 +26,7 @@ struct WarmSave: Sendable {
         let inputs = pending.inputs
         var agent: GuestAgentChannel?
         var saved = false
-        /// Saved by this call (not found ready): only such a state is discarded on failure below.
+        // Saved by this call (not found ready): only such a state is discarded on failure below.
         var wroteState = false
         // The template's login, until the save ends it (the state must hold no SSH connection).
         var open: (any GuestSession)? = session
