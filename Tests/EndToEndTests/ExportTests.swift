@@ -104,6 +104,9 @@ extension EndToEnd {
             "-drive", "file=\(disk.path),format=qcow2,if=virtio",
             "-drive", "file=\(identity.path)/cidata.iso,format=raw,if=virtio,readonly=on",
             "-nic", "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:\(port)-:22",
+            // An entropy source, as every podman-bootc VM has: the default CPU model has no
+            // RDRAND, and without either the guest's getrandom() can block for minutes under TCG.
+            "-device", "virtio-rng-pci",
             "-display", "none", "-serial", "file:\(out.path)/serial.log", "-daemonize", "-pidfile", pidFile.path])
         try #require(qemu.status == 0, "qemu: \(qemu.stderr)")
         defer {

@@ -75,7 +75,7 @@ enum ExportSummary {
         case .raw, .qcow2:
             lines.append("boot it, e.g.: qemu-system-x86_64 -machine q35 -m 2G -bios /usr/share/ovmf/OVMF.fd "
                 + "-drive file=\(result.disk ?? "DISK"),format=\(format.rawValue),if=virtio -drive file=\(folder)/cidata.iso,format=raw,if=virtio,readonly=on "
-                + "-nic user,hostfwd=tcp:127.0.0.1:2222-:22 -nographic")
+                + "-nic user,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-rng-pci -nographic")
             lines.append("then: \(ssh) -p 2222 \(user.name)@127.0.0.1")
         case .containerdisk:
             lines.append("attach \(folder)/cidata.iso (or its user-data as cloudInitNoCloud) to the VM that boots the containerDisk")
