@@ -4,6 +4,8 @@
 
 import Foundation
 
+// Sendable by use: only the one task that waits for changes reads the inotify descriptor and
+// touches `folders`; other tasks only hold the reference.
 public final class InputWatcher: @unchecked Sendable {
     private let fd: Int32
     private var folders: [Int32: String] = [:]

@@ -4,6 +4,8 @@ import BootcCore
 import Foundation
 internal import CLibvirt
 
+// Sendable: the virConnectPtr is immutable and libvirt connections may be used from any thread
+// (libvirt locks them itself); errors are read on the calling thread, right after each call.
 public final class LibvirtConnection: @unchecked Sendable {
     // libvirt connections are thread-safe; the pointer never leaves this module.
     let pointer: virConnectPtr

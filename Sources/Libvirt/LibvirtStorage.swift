@@ -52,6 +52,7 @@ public struct StorageVolumeSpec: Sendable, Equatable {
     }
 }
 
+// Sendable as LibvirtConnection is: an immutable libvirt handle, thread-safe in libvirt itself.
 public final class LibvirtStoragePool: @unchecked Sendable {
     // libvirt objects are thread-safe; the pointer never leaves this module.
     let pointer: virStoragePoolPtr

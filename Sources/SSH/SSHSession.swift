@@ -3,6 +3,8 @@
 import Foundation
 internal import CLibSSH2
 
+// Sendable by use: one task at a time drives a session (libssh2 sessions are not thread-safe);
+// the C handle and socket are immutable after init, `handshakeCompleted` changes only in init and close.
 public final class SSHSession: @unchecked Sendable {
     // Used from one thread at a time: the caller's.
     let session: OpaquePointer

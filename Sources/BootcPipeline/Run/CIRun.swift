@@ -8,6 +8,8 @@ import Synchronization
 
 /// The CI outputs of one run: stage timings, artifacts and logs copied out of the guest, the
 /// JUnit report and the JSON summary.
+// Sendable: its options are immutable; the attached VM is guarded by `lock`, the collected
+// files by a Mutex.
 package final class CIRun: @unchecked Sendable {
     package struct Options: Sendable {
         var image: String

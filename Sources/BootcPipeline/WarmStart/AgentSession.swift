@@ -5,6 +5,7 @@
 import BootcCore
 import Foundation
 import Host
+import Synchronization
 
 actor AgentSession: GuestSession {
     private let agent: GuestAgentChannel
@@ -119,17 +120,8 @@ actor AgentSession: GuestSession {
 }
 
 /// Output gathered from the agent's thread.
-private final class Collected: @unchecked Sendable {
-    private let lock = NSLock()
-    private var bytes: [UInt8] = []
-    func append(_ more: ArraySlice<UInt8>) {
-        lock.lock()
-        bytes += more
-        lock.unlock()
-    }
-    var text: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+private final class Collected: Sendable {
+    private let bytes = Mutex<[UInt8]>([])
+    func append(_ more: ArraySlice<UInt8>) { bytes.withLock { $0 += more } }
+    var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
 }

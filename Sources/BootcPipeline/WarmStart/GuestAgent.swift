@@ -18,6 +18,8 @@ struct GuestAgentError: ToolError {
 }
 
 /// The host's end of a guest agent: QEMU's two channel sockets, connected. One request at a time.
+// Sendable: the descriptors are immutable; `closed` is guarded by `lock`, and requests are made
+// one at a time by the session that owns the channel.
 final class GuestAgentChannel: @unchecked Sendable {
     private let output: Int32
     private let error: Int32
