@@ -84,7 +84,7 @@ let package = Package(
             path: "Tests/PipelineFakes", swiftSettings: swiftSettings),
         .testTarget(name: "BootcCoreTests", dependencies: ["BootcCore", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "HostTests", dependencies: ["Host", "BootcCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "PodmanTests", dependencies: ["Podman", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
+        .testTarget(name: "PodmanTests", dependencies: ["Podman", "Host", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "InstallerTests", dependencies: ["Installer", "Host", "Podman", "BootcCore", "GoldenFiles", .product(name: "Logging", package: "swift-log")], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "GoldenFiles"], exclude: ["Golden", "Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "GoldenFiles"], swiftSettings: swiftSettings),

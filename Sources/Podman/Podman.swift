@@ -38,10 +38,13 @@ public enum PodmanError: ToolError {
 public struct Podman: Sendable {
     let runner: any ProcessRunner
     public let endpoint: PodmanEndpoint
+    /// Inspections of the local storage kept while it is unchanged (see InspectionMemo).
+    let memo: InspectionMemo?
 
-    public init(runner: any ProcessRunner, endpoint: PodmanEndpoint = .local) {
+    public init(runner: any ProcessRunner, endpoint: PodmanEndpoint = .local, memo: InspectionMemo? = nil) {
         self.runner = runner
         self.endpoint = endpoint
+        self.memo = endpoint == .local ? memo : nil
     }
 
     /// `argv` (starting with "podman") aimed at this client's endpoint.
@@ -74,17 +77,21 @@ public struct Podman: Sendable {
 
     /// The image, or nil when this storage does not have it.
     public func inspect(_ reference: String) async throws -> ImageInspection? {
+        if let known = memo?.recall(reference) { return known }
         let argv = command(PodmanArguments.inspectImage(reference))
         let result = try await runner.run(argv)
         guard result.status == 0 else {
             if result.standardError.contains("image not known") || result.standardError.contains("no such image") { return nil }
             throw ProcessError.failed(argv: argv, status: result.status, standardError: result.standardError)
         }
+        let image: ImageInspection?
         do {
-            return try ImageInspection.decode(result.standardOutput).first
+            image = try ImageInspection.decode(result.standardOutput).first
         } catch {
             throw PodmanError.unexpectedOutput(command: "podman image inspect", detail: "\(error)")
         }
+        if let image { memo?.remember(image, as: reference) }
+        return image
     }
 
     /// Finds the image here; when this storage lacks it but `source` has it (the rootless

@@ -16,11 +16,16 @@ public final class SSHSession: @unchecked Sendable {
 
     /// Connects, completes the SSH handshake, lets `verifyHostKey` accept or reject the server's
     /// host key (its SSH wire blob) before anything is sent, and authenticates with the key file.
-    /// `timeout` bounds the TCP connect and every blocking libssh2 call.
+    /// `timeout` bounds the TCP connect and every blocking libssh2 call. With `reconnectWhileSilent`
+    /// a new connection is made that often while earlier ones stay silent (a booting guest
+    /// behind QEMU's user network; see GreetedConnection), within `timeout`.
     public convenience init(host: String, port: Int, user: String, privateKey: URL, timeout: Duration,
-                verifyHostKey: (Data) throws -> Void) throws {
-        let milliseconds = Self.milliseconds(timeout)
-        let socket = try Self.connect(host: host, port: port, timeoutMilliseconds: Int32(milliseconds))
+                            reconnectWhileSilent: Duration? = nil, verifyHostKey: (Data) throws -> Void) throws {
+        let milliseconds = Int32(clamping: Self.milliseconds(timeout))
+        let socket = try reconnectWhileSilent.map {
+            try GreetedConnection.open(host: host, port: port, timeoutMilliseconds: milliseconds,
+                                       spacingMilliseconds: Int32(clamping: Self.milliseconds($0)))
+        } ?? Self.connect(host: host, port: port, timeoutMilliseconds: milliseconds)
         try self.init(socket: socket, user: user, privateKey: privateKey, timeout: timeout, verifyHostKey: verifyHostKey)
     }
 

@@ -12,12 +12,14 @@ struct SSHWaiter: Sendable {
         try context.guestLogin(for: vm.record)
     }
 
-    /// Each failed attempt is cheap (QEMU accepts and closes at once while the guest has no
-    /// sshd), so attempts are 200 ms apart.
+    /// Each failed attempt is cheap (the guest refuses while it has no sshd), so attempts are
+    /// 200 ms apart; within one, a connection the guest leaves silent (its network not up
+    /// yet) is joined by a new one every 500 ms, so the first that greets is used.
     func waitForSSH(_ vm: LaunchedVM, timeout: Duration, login: GuestLogin? = nil, announce: Bool = true) async throws -> any GuestSession {
         let progress = announce ? context.progress : ProgressReporter.silent
         let record = vm.record
-        let login = try login ?? self.login(for: vm)
+        var login = try login ?? self.login(for: vm)
+        login.reconnectWhileSilent = .milliseconds(500)
         let clock = context.clock
         let deadline = clock.now + timeout
         var lastError = "no attempt"

@@ -49,7 +49,10 @@ package struct PipelineContext: Sendable {
         self.isRoot = isRoot
     }
 
-    package var podman: Podman { Podman(runner: runner) }
+    /// The live context's: `image inspect` answers kept while podman's storage is unchanged.
+    package var inspectionMemo: InspectionMemo?
+
+    package var podman: Podman { Podman(runner: runner, memo: inspectionMemo) }
     package var vms: VMStore { VMStore(locations: locations) }
 
     /// Finds an image in rootful storage; one that only the sudo user's rootless storage
@@ -89,6 +92,7 @@ package struct PipelineContext: Sendable {
             locations: locations, progress: ProgressReporter(quiet: quiet), output: .standard,
             environment: ProcessInfo.processInfo.environment, isRoot: isRoot)
         context.teardownInBackground = true
+        context.inspectionMemo = InspectionMemo(file: locations.diskCache.appendingPathComponent(".podman-inspections.json"))
         return context
     }
 }

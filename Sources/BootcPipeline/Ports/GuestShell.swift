@@ -17,6 +17,9 @@ package struct GuestLogin: Sendable {
     /// The hypervisor host the guest's port is on when it is not this machine: the
     /// connection is tunnelled through an SSH session to it.
     package var via: JumpHost?
+    /// For a guest that may not answer yet (a waiter polling a booting guest): a new
+    /// connection is made this often while earlier ones stay silent; nil: one connection.
+    package var reconnectWhileSilent: Duration?
 
     package init(port: Int, user: String, privateKey: URL, pinnedHostKey: URL, vmName: String) {
         self.port = port

@@ -22,7 +22,7 @@ package struct LibSSH2GuestShell: GuestShell {
                                       timeout: timeout) { try pin.verify($0, vm: login.vmName) }
             }
             return try SSHSession(host: login.host, port: login.port, user: login.user, privateKey: login.privateKey,
-                                  timeout: timeout) { try pin.verify($0, vm: login.vmName) }
+                                  timeout: timeout, reconnectWhileSilent: login.reconnectWhileSilent) { try pin.verify($0, vm: login.vmName) }
         }
         return LiveSession(session: session)
     }
