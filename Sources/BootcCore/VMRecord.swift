@@ -76,6 +76,9 @@ public struct VMRecord: Codable, Sendable, Equatable {
     /// its disk was installed from), and when.
     public var liveImageID: String?
     public var liveUpdated: Date?
+    /// How `dev` made a read-only /usr writable for its live changes ("bootc usr-overlay",
+    /// "ostree admin unlock", "transient overlay"): they vanish when the guest reboots.
+    public var liveUsr: String?
     /// Remove the VM when the process that created it ends (`run --rm`).
     public var removeOnExit: Bool
     /// The process that owns a `--rm` VM; a dead owner means the VM's state is garbage.

@@ -36,10 +36,12 @@ extension EndToEnd {
         try? FileManager.default.removeItem(at: Harness.stateDir.appendingPathComponent("cache/\(key)"))
 
         let result = try await Harness.podmanBootc(["run", "--rm", "--filesystem", "ext4", "--karg", "podman_bootc_e2e=1", Self.image, "--",
-                                                    "sh", "-c", "test -d /sys/firmware/efi && echo booted-uefi; cat /proc/cmdline"])
+                                                    "sh", "-c", "test -d /sys/firmware/efi && echo booted-uefi; cat /proc/cmdline; "
+                                                    + "if touch /usr/.podman-bootc-probe 2>/dev/null; then echo usr-writable; else echo usr-read-only; fi"])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("booted-uefi"))
         #expect(result.stdout.contains("podman_bootc_e2e=1"), "the --karg reached the installed bootloader entry")
+        #expect(result.stdout.contains("usr-read-only"), "an installed bootc system mounts /usr read-only: \(result.stdout)")
         #expect(result.stderr.contains("bootc (test stand-in): installation complete"), "bootc's output is streamed")
 
         // The second run reuses the installed disk.

@@ -100,6 +100,45 @@ extension EndToEnd {
         _ = try await Harness.run("/usr/bin/podman", ["rmi", "-f", "localhost/\(project.folder.lastPathComponent):latest"])
     }
 
+    /// An installed bootc system mounts /usr read-only (the stand-in's install does too): an
+    /// edit there lands in a transient overlay, is served at once, and is gone after a reboot.
+    @Test func editsUnderAReadOnlyUsrLiveUntilTheGuestReboots() async throws {
+        try await BootcInstallTests().buildStandIn()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-dev-ro-\(UUID().uuidString.prefix(8).lowercased())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = "/usr/share/podman-bootc-dev/hello.txt"
+        try Data("one\n".utf8).write(to: folder.appendingPathComponent("hello.txt"))
+        try Data("FROM \(BootcInstallTests.image)\nCOPY hello.txt \(file)\n".utf8).write(to: folder.appendingPathComponent("Containerfile"))
+        let name = "e2e-dev-ro-\(UUID().uuidString.prefix(4).lowercased())"
+        let status = try await Harness.podmanBootcWatched(["dev", "--rm", "--filesystem", "ext4", "--name", name, folder.path]) { stdout, stderr, pid in
+            defer { kill(pid, SIGINT) }
+            let up = await Harness.waitUntil(timeout: 600) { stdout().contains("VM \(name) is running") }
+            try #require(up, "dev did not start the VM: \(stderr())")
+            let before = try await ssh(name, "if touch /usr/.probe 2>/dev/null; then echo writable; else echo read-only; fi; cat \(file)")
+            #expect(before == "read-only\none\n", "\(before)")
+
+            try Data("two\n".utf8).write(to: folder.appendingPathComponent("hello.txt"))
+            let saved = ContinuousClock.now
+            let live = try await Harness.waitUntil(timeout: 60) { try await ssh(name, "cat \(file)") == "two\n" }
+            let seconds = (ContinuousClock.now - saved).components.seconds
+            #expect(live && seconds < 10, "the edit took \(seconds) s to reach the VM: \(stdout()) \(stderr())")
+            #expect(await Harness.waitUntil(timeout: 10) { stdout().contains("edit 1: applied 1 change live (\(file)); /usr made writable until reboot with a transient overlay") },
+                    "\(stdout())")
+            let listed = try await Harness.podmanBootc(["list", "--format", "json"])
+            #expect(listed.stdout.contains("transient overlay"), "list shows /usr carries live changes: \(listed.stdout)")
+
+            // The guest reboots: its /usr is the installed one again.
+            _ = try await Harness.podmanBootc(["ssh", name, "--", "systemctl reboot"])
+            let reverted = await Harness.waitUntil(timeout: 300) {
+                (try? await Harness.podmanBootc(["ssh", name, "--", "cat \(file)"]))?.stdout == "one\n"
+            }
+            #expect(reverted, "after a reboot the guest serves the installed file")
+        }
+        #expect(status == 130, "Ctrl-C ends dev")
+        _ = try await Harness.run("/usr/bin/podman", ["rmi", "-f", "localhost/\(folder.lastPathComponent):latest"])
+    }
+
     @Test func explainListsTheRules() async throws {
         let result = try await Harness.podmanBootc(["dev", "--explain", "--reboot-on", "/etc/my-app/**"])
         #expect(result.status == 0)

@@ -53,7 +53,7 @@ extension VMView: TableRows {
     static let header = ["ID", "NAME", "IMAGE", "STATUS", "SSH", "ARCH", "NETWORK", "CPUS", "MEMORY", "DISK", "CREATED"]
     var rows: [[String]] {
         // A VM `dev` changed live names the image build it now matches.
-        let shown = liveImageID.map { "\(image) (live: \($0.prefix(12)))" } ?? image
+        let shown = liveImageID.map { "\(image) (live: \($0.prefix(12))\(liveUsr == nil ? "" : ", /usr until reboot"))" } ?? image
         // Shared folders show with the network: "user+2 folders".
         let folders = sharedFolders.map { $0.isEmpty ? "" : "+\($0.count) folder\($0.count == 1 ? "" : "s")" } ?? ""
         return [[id, name, shown, status.rawValue, ssh, architecture.rawValue, network.rawValue + folders, String(cpus),

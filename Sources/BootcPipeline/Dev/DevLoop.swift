@@ -145,30 +145,39 @@ package struct DevLoop: Sendable {
             return try await reboot(&running, image: image, options: options, plan: plan, sequence: sequence)
         }
         guard !plan.operations.isEmpty || plan.systemdCommand != nil else { return "no file changed" }
-        try await apply(plan, to: &running, sequence: sequence)
+        let usr = try await apply(plan, to: &running, sequence: sequence)
         var record = running.vm.record
         record.liveImageID = new
         record.liveUpdated = Date()
+        if let usr, usr.isTransient { record.liveUsr = usr.rawValue }
         try context.vms.save(record)
         running.vm.record = record
-        return summary(plan)
+        return summary(plan) + (usr.map { $0.isTransient ? "; " + $0.note : "" } ?? "")
     }
 
-    /// Writes the files, then lets systemd see them. A session that broke is opened again once.
-    private func apply(_ plan: LiveUpdatePlan, to running: inout RunningVM, sequence: RunSequence) async throws {
+    /// Makes a read-only /usr writable when the edit writes there, writes the files, labels
+    /// them, then lets systemd see them. A session that broke is opened again once. Returns
+    /// how /usr is writable when the edit wrote there.
+    private func apply(_ plan: LiveUpdatePlan, to running: inout RunningVM, sequence: RunSequence) async throws -> UsrWritability? {
+        var usr: UsrWritability?
         do {
+            if WritableUsr.touchesUsr(plan.operations) { usr = try await WritableUsr.ensure(over: running.session) }
             try await running.session.apply(plan.operations)
-        } catch let error where !(error is CancellationError) {
+        } catch let error where !(error is CancellationError) && !(error is WritableUsrError) {
             context.logger.info("dev: reconnecting after \(error)")
             running.session = try await SSHWaiter(context: context).waitForSSH(running.vm, timeout: .seconds(60), announce: false)
+            if WritableUsr.touchesUsr(plan.operations) { usr = try await WritableUsr.ensure(over: running.session) }
             try await running.session.apply(plan.operations)
         }
+        try await GuestSELinuxLabels.restore(plan.operations.filter { if case .remove = $0 { false } else { true } }.map(\.path),
+                                        over: running.session, logger: context.logger, progress: context.progress)
         if let command = plan.systemdCommand {
             let result = try await running.session.run(command, input: Data())
             if result.status != 0 {
                 context.progress.notice("warning: `\(command)` exited with \(result.status): \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
         }
+        return usr
     }
 
     /// Replaces the VM with one booted from the new image's disk, under the same name.

@@ -24,6 +24,9 @@ package struct VMView: Codable, Sendable, Equatable {
     /// Set when `dev` changed the VM live: the image ID it now matches (its disk was
     /// installed from `image`'s earlier build).
     package var liveImageID: String?
+    /// How `dev` made the VM's read-only /usr writable: its live changes there vanish when
+    /// the guest reboots.
+    package var liveUsr: String?
 }
 
 /// Everything about one VM (`inspect`).
@@ -78,7 +81,7 @@ package struct VMManager: Sendable {
                                 ssh: record.network == NetworkMode.none ? "-" : ssh, architecture: record.architecture,
                                 network: record.network ?? .user, sharedFolders: record.sharedFolders,
                                 cpus: record.cpus, memoryMiB: record.memoryMiB,
-                                diskBytes: disk, created: record.created, liveImageID: record.liveImageID))
+                                diskBytes: disk, created: record.created, liveImageID: record.liveImageID, liveUsr: record.liveUsr))
         }
         return views
     }
@@ -140,6 +143,11 @@ package struct VMManager: Sendable {
             context.warnIfKVMDeviceUnusable(libvirtURI: libvirtURI ?? record.libvirtURI)
             context.progress.stage("Starting VM \(record.name)")
             (record, domain) = try await startOnFreePort(record, domain: domain, connection: runtime.connection)
+            if record.liveUsr != nil {
+                // A fresh boot: what dev wrote into the transient /usr is gone.
+                record.liveUsr = nil
+                try context.vms.save(record)
+            }
         }
         guard let sshTimeout else { return record.name }
         let vm = LaunchedVM(record: record, domain: domain, privateKey: context.vms.privateKey(record.id),
