@@ -10,6 +10,8 @@ packages=(
   tini  # reaps QEMU processes where PID 1 does not (see below)
   openssh-server  # the remote-libvirt tests reach a second libvirtd through sshd on 127.0.0.1
   systemd-boot-efi  # `export` makes direct-installed disks bootable with systemd-boot
+  policycoreutils selinux-utils  # setfiles, matchpathcon: the direct installer labels SELinux images
+  swtpm swtpm-tools  # --tpm: an emulated TPM 2.0 for libvirt
   uidmap  # rootless podman of the user behind sudo (images are copied from there)
   python3-junitparser  # the tests read run --report with a real JUnit consumer
   # Both architectures' guests on either host (the other one under emulation, TCG).

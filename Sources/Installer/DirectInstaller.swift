@@ -57,6 +57,12 @@ public struct DirectInstaller: Sendable {
         }
         try await runner.check(layout.sfdiskArguments(disk: disk.path), stdin: layout.sfdiskScript)
         try await runner.check(layout.mkfsArguments(disk: disk.path, tree: root.path))
+        if let policy = SELinuxPolicy.find(in: root) {
+            let scratch = directory.appendingPathComponent("selinux-scratch")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            try await SELinuxLabelling(runner: runner, logger: logger)
+                .label(disk: disk, offset: layout.rootOffset, tree: root, policy: policy, image: reference, scratch: scratch)
+        }
 
         let kernelCopy = directory.appendingPathComponent("vmlinuz")
         try FileManager.default.copyItem(at: kernel.kernel, to: kernelCopy)
