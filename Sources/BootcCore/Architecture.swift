@@ -22,6 +22,20 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
         return ["/usr/lib/systemd/boot/efi/\(name)", "/lib/systemd/boot/efi/\(name)"]
     }
 
+    /// Where distributions install their signed shim and GRUB (Debian/Ubuntu: shim-signed,
+    /// grub-efi-amd64-signed; Fedora family: shim-x64, grub2-efi-x64); empty: none known.
+    public var signedShimPaths: [String] {
+        guard self == .x86_64 else { return [] }
+        return ["/usr/lib/shim/shimx64.efi.signed", "/boot/efi/EFI/fedora/shimx64.efi", "/boot/efi/EFI/centos/shimx64.efi",
+                "/boot/efi/EFI/redhat/shimx64.efi"]
+    }
+
+    public var signedGrubPaths: [String] {
+        guard self == .x86_64 else { return [] }
+        return ["/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", "/boot/efi/EFI/fedora/grubx64.efi",
+                "/boot/efi/EFI/centos/grubx64.efi", "/boot/efi/EFI/redhat/grubx64.efi"]
+    }
+
     public var qemuBinary: String {
         switch self {
         case .x86_64: "qemu-system-x86_64"

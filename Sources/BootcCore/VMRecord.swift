@@ -21,14 +21,21 @@ public struct BootArtifacts: Codable, Sendable, Equatable {
     /// The image's own systemd-boot EFI binary, copied out by the direct installer: `export`
     /// makes the disk bootable with it (the guest's architecture, whatever the host's).
     public var bootloader: String?
+    /// The image's own signed boot chain for Secure Boot (x86-64: Microsoft-signed shim and the
+    /// distribution's signed GRUB), copied out by the direct installer when the image ships it.
+    public var signedShim: String?
+    public var signedGrub: String?
 
-    public init(method: BootMethod, disk: String, kernel: String?, initrd: String?, kernelArguments: [String], bootloader: String? = nil) {
+    public init(method: BootMethod, disk: String, kernel: String?, initrd: String?, kernelArguments: [String], bootloader: String? = nil,
+                signedShim: String? = nil, signedGrub: String? = nil) {
         self.method = method
         self.disk = disk
         self.kernel = kernel
         self.initrd = initrd
         self.kernelArguments = kernelArguments
         self.bootloader = bootloader
+        self.signedShim = signedShim
+        self.signedGrub = signedGrub
     }
 }
 
@@ -79,6 +86,9 @@ public struct VMRecord: Codable, Sendable, Equatable {
     /// How `dev` made a read-only /usr writable for its live changes ("bootc usr-overlay",
     /// "ostree admin unlock", "transient overlay"): they vanish when the guest reboots.
     public var liveUsr: String?
+    /// Booted with UEFI Secure Boot enforced (`--secure-boot`); with an emulated TPM (`--tpm`).
+    public var secureBoot: Bool?
+    public var tpm: Bool?
     /// Remove the VM when the process that created it ends (`run --rm`).
     public var removeOnExit: Bool
     /// The process that owns a `--rm` VM; a dead owner means the VM's state is garbage.

@@ -14,6 +14,7 @@ public enum ExportError: ToolError, Equatable {
     case unreadablePartitionTable(String)
     case outputExists(String)
     case outputFolderMissing(String)
+    case noSignedBootChain(architecture: Architecture)
 
     public var exitCode: Int32 {
         switch self {
@@ -38,6 +39,11 @@ public enum ExportError: ToolError, Equatable {
             return "\(path) exists; remove it or give another path with -o (export never overwrites)"
         case .outputFolderMissing(let path):
             return "the folder of \(path) does not exist; create it first or give another path with -o"
+        case .noSignedBootChain(let architecture):
+            return "Secure Boot needs the image's own signed boot loaders, and it ships none for \(architecture.rawValue) "
+                + "(looked for \((architecture.signedShimPaths + architecture.signedGrubPaths).joined(separator: ", "))): "
+                + "install them in the image (Debian/Ubuntu: shim-signed grub-efi-amd64-signed; Fedora family: shim-x64 grub2-efi-x64), "
+                + "or boot without --secure-boot"
         }
     }
 }
@@ -139,31 +145,69 @@ extension Architecture {
     var removableBootPath: String { self == .x86_64 ? "EFI/BOOT/BOOTX64.EFI" : "EFI/BOOT/BOOTAA64.EFI" }
 }
 
+/// GRUB's configuration for the signed chain (shim loads GRUB, GRUB the signed kernel): read
+/// from beside GRUB's binary (Debian's signed GRUB falls back to `$cmdpath/grub.cfg`).
+public struct GrubConfiguration: Equatable, Sendable {
+    public var hasInitrd: Bool
+    public var kernelArguments: [String]
+
+    /// Every argument single-quoted (literal in GRUB's script language); one holding a quote or
+    /// a control character is refused.
+    public func text() throws -> String {
+        for argument in kernelArguments where argument.contains("'") || argument.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw ExportError.unsafeKernelArgument(argument)
+        }
+        var text = "set timeout=0\nsearch --no-floppy --set=root --file /EFI/BOOT/grub.cfg\n"
+        text += "linux /vmlinuz " + kernelArguments.map { "'\($0)'" }.joined(separator: " ") + "\n"
+        if hasInitrd { text += "initrd /initrd.img\n" }
+        return text + "boot\n"
+    }
+}
+
 /// Writes a bootable raw disk from a cache entry's artifacts.
 public struct BootableDiskWriter: Sendable {
     let runner: any ProcessRunner
 
     public init(runner: any ProcessRunner) { self.runner = runner }
 
-    /// The raw disk at `destination` (which must not exist), bootable by UEFI firmware.
+    /// The raw disk at `destination` (which must not exist), bootable by UEFI firmware; with
+    /// `secureBoot`, through the image's signed shim and GRUB (firmware that enforces Secure
+    /// Boot with Microsoft's keys starts it), else systemd-boot.
     public func writeRaw(from artifacts: BootArtifacts, architecture: Architecture, title: String,
-                         to destination: URL, scratch: URL) async throws {
+                         to destination: URL, scratch: URL, secureBoot: Bool = false) async throws {
+        guard artifacts.method == .directKernel, let kernel = artifacts.kernel else {
+            try await runner.check(["cp", "--sparse=always", "--reflink=auto", artifacts.disk, destination.path])
+            chmod(destination.path, StateAccess.privateFile)
+            return
+        }
+        let loaders: [String]
+        if secureBoot {
+            guard let shim = artifacts.signedShim, let grub = artifacts.signedGrub else { throw ExportError.noSignedBootChain(architecture: architecture) }
+            loaders = [shim, grub]
+        } else {
+            loaders = [try Self.findBootloader(architecture, image: artifacts.bootloader)]
+        }
         try await runner.check(["cp", "--sparse=always", "--reflink=auto", artifacts.disk, destination.path])
         chmod(destination.path, StateAccess.privateFile)
-        guard artifacts.method == .directKernel, let kernel = artifacts.kernel else { return }
-
-        let loader = try Self.findBootloader(architecture, image: artifacts.bootloader)
         let table = try PartitionTable.parse(try await runner.check(["sfdisk", "--json", destination.path]))
-        let payload = try [kernel, artifacts.initrd, loader].compactMap { $0 }
+        let payload = try ([kernel, artifacts.initrd] + loaders).compactMap { $0 }
             .reduce(UInt64(0)) { $0 + (try FileManager.default.attributesOfItem(atPath: $1)[.size] as? UInt64 ?? 0) }
         let plan = SystemPartitionPlan.plan(after: table, payload: payload)
         let root = table.partitions.first { $0.type.uppercased() == architecture.rootPartitionType } ?? table.partitions.first
-        let entry = BootLoaderEntry(title: title, hasInitrd: artifacts.initrd != nil,
-                                    kernelArguments: BootLoaderEntry.portable(artifacts.kernelArguments, rootPartitionUUID: root?.uuid))
+        let arguments = BootLoaderEntry.portable(artifacts.kernelArguments, rootPartitionUUID: root?.uuid)
 
         let esp = scratch.appendingPathComponent("esp.img")
-        try await makeSystemPartition(esp, size: plan.size, entry: entry, loader: loader, architecture: architecture,
-                                      kernel: kernel, initrd: artifacts.initrd, scratch: scratch)
+        let files: [(String, String)]
+        if secureBoot {
+            let config = scratch.appendingPathComponent("grub.cfg")
+            try Data(try GrubConfiguration(hasInitrd: artifacts.initrd != nil, kernelArguments: arguments).text().utf8).write(to: config)
+            files = [(loaders[0], "::/\(architecture.removableBootPath)"), (loaders[1], "::/EFI/BOOT/grubx64.efi"),
+                     (config.path, "::/EFI/BOOT/grub.cfg")]
+        } else {
+            let entry = BootLoaderEntry(title: title, hasInitrd: artifacts.initrd != nil, kernelArguments: arguments)
+            files = try writeSystemdBootFiles(entry, loader: loaders[0], architecture: architecture, scratch: scratch)
+        }
+        try await makeSystemPartition(esp, size: plan.size, files: files, kernel: kernel, initrd: artifacts.initrd)
         guard truncate(destination.path, off_t(plan.diskSize)) == 0 else {
             throw CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: destination.path])
         }
@@ -180,22 +224,23 @@ public struct BootableDiskWriter: Sendable {
         return found
     }
 
-    /// A FAT ESP image filled with mtools: no loop device, no mount, works rootless.
-    private func makeSystemPartition(_ image: URL, size: UInt64, entry: BootLoaderEntry, loader: String,
-                                     architecture: Architecture, kernel: String, initrd: String?, scratch: URL) async throws {
+    /// systemd-boot and its entry: (host file, ESP path) pairs.
+    private func writeSystemdBootFiles(_ entry: BootLoaderEntry, loader: String, architecture: Architecture,
+                                       scratch: URL) throws -> [(String, String)] {
         let loaderConf = scratch.appendingPathComponent("loader.conf")
         let entryConf = scratch.appendingPathComponent("podman-bootc.conf")
         try Data(entry.loaderConf.utf8).write(to: loaderConf)
         try Data(try entry.entryConf().utf8).write(to: entryConf)
+        return [(loader, "::/\(architecture.removableBootPath)"), (loaderConf.path, "::/loader/loader.conf"),
+                (entryConf.path, "::/loader/entries/podman-bootc.conf")]
+    }
+
+    /// A FAT ESP image filled with mtools: no loop device, no mount, works rootless.
+    private func makeSystemPartition(_ image: URL, size: UInt64, files: [(String, String)], kernel: String, initrd: String?) async throws {
         try await runner.check(["mkfs.vfat", "-C", "-F", "32", "-n", "ESP", image.path, String(size / 1024)])
         let target = image.path
         try await runner.check(["mmd", "-i", target, "::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries"])
-        var copies: [(String, String)] = [
-            (loader, "::/\(architecture.removableBootPath)"),
-            (kernel, "::/vmlinuz"),
-            (loaderConf.path, "::/loader/loader.conf"),
-            (entryConf.path, "::/loader/entries/podman-bootc.conf"),
-        ]
+        var copies = files + [(kernel, "::/vmlinuz")]
         if let initrd { copies.append((initrd, "::/initrd.img")) }
         for (source, destination) in copies {
             try await runner.check(["mcopy", "-i", target, source, destination])

@@ -78,14 +78,21 @@ public struct DirectInstaller: Sendable {
             try FileManager.default.copyItem(at: loader, to: copy)
             bootloaderCopy = copy
         }
+        var chainCopies: (shim: URL, grub: URL)?
+        if let chain = KernelLocator.signedBootChain(in: root, architecture: layout.architecture) {
+            let copies = (directory.appendingPathComponent("shim.efi"), directory.appendingPathComponent("grub.efi"))
+            try FileManager.default.copyItem(at: chain.shim, to: copies.0)
+            try FileManager.default.copyItem(at: chain.grub, to: copies.1)
+            chainCopies = copies
+        }
         // Private: libvirt gives them to QEMU's user while a VM uses them.
-        for file in [disk, kernelCopy] + [initrdCopy, bootloaderCopy].compactMap({ $0 }) {
+        for file in [disk, kernelCopy] + [initrdCopy, bootloaderCopy, chainCopies?.shim, chainCopies?.grub].compactMap({ $0 }) {
             chmod(file.path, StateAccess.privateFile)
         }
         let artifacts = BootArtifacts(method: .directKernel, disk: disk.path, kernel: kernelCopy.path, initrd: initrdCopy?.path,
                                       kernelArguments: layout.kernelArguments + BootcKernelArguments.arguments(root: root, architecture: layout.architecture)
                                           + extraKernelArguments,
-                                      bootloader: bootloaderCopy?.path)
+                                      bootloader: bootloaderCopy?.path, signedShim: chainCopies?.shim.path, signedGrub: chainCopies?.grub.path)
         return (artifacts, kernel.version)
     }
 }

@@ -122,7 +122,8 @@ extension BootArtifacts {
             path.hasPrefix(old.path + "/") ? new.path + path.dropFirst(old.path.count) : path
         }
         return BootArtifacts(method: method, disk: move(disk), kernel: kernel.map(move), initrd: initrd.map(move),
-                             kernelArguments: kernelArguments, bootloader: bootloader.map(move))
+                             kernelArguments: kernelArguments, bootloader: bootloader.map(move),
+                             signedShim: signedShim.map(move), signedGrub: signedGrub.map(move))
     }
 }
 

@@ -42,6 +42,14 @@ public enum KernelLocator {
         return architecture.systemdBootPaths.lazy.compactMap { existingFile($0, in: tree) }.first
     }
 
+    /// The image's signed shim and GRUB for `architecture`, when it ships both.
+    public static func signedBootChain(in root: URL, architecture: Architecture) -> (shim: URL, grub: URL)? {
+        guard let tree = try? ImageTree(root: root.standardizedFileURL.path),
+              let shim = architecture.signedShimPaths.lazy.compactMap({ existingFile($0, in: tree) }).first,
+              let grub = architecture.signedGrubPaths.lazy.compactMap({ existingFile($0, in: tree) }).first else { return nil }
+        return (shim, grub)
+    }
+
     private static func bootInitrd(version: String, _ file: (String) -> URL?) -> URL? {
         file("/boot/initrd.img-\(version)") ?? file("/boot/initramfs-\(version).img")
     }

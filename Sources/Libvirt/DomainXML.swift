@@ -54,6 +54,11 @@ public struct DomainSpec: Sendable, Equatable {
     /// The vhost-user sockets of virtiofsd daemons podman-bootc started itself (one per
     /// shared folder, for qemu:///session, where libvirt starts none); empty: libvirt's own.
     public var sharedFolderSockets: [String] = []
+    /// UEFI firmware with Secure Boot enforced and Microsoft's keys enrolled (libvirt picks it
+    /// from QEMU's firmware descriptors; it needs SMM); for firmware boots only.
+    public var secureBoot = false
+    /// An emulated TPM 2.0 (libvirt runs swtpm for it).
+    public var tpm = false
 
     public static let metadataNamespace = "https://podman-bootc.dev/xmlns/vm/1"
     public static let metadataPrefix = "podman-bootc"
@@ -133,11 +138,16 @@ extension DomainSpec {
             if let initrd { x += "    <initrd>\(e(initrd))</initrd>\n" }
             x += "    <cmdline>\(e(kernelArguments.joined(separator: " ")))</cmdline>\n"
         } else {
-            // libvirt picks the firmware from QEMU's descriptors; without Secure Boot, so any
-            // bootloader (systemd-boot, GRUB, unsigned) starts.
+            // libvirt picks the firmware from QEMU's descriptors. Without Secure Boot any boot
+            // loader (systemd-boot, GRUB, unsigned) starts; with it, only a signed one.
             x += "  <os firmware='efi'>\n"
             x += "    <type arch='\(architecture.rawValue)' machine='\(architecture.firmwareMachineType)'>hvm</type>\n"
-            x += "    <firmware>\n      <feature enabled='no' name='secure-boot'/>\n    </firmware>\n"
+            if secureBoot {
+                x += "    <firmware>\n      <feature enabled='yes' name='secure-boot'/>\n      <feature enabled='yes' name='enrolled-keys'/>\n    </firmware>\n"
+                x += "    <loader secure='yes'/>\n"
+            } else {
+                x += "    <firmware>\n      <feature enabled='no' name='secure-boot'/>\n    </firmware>\n"
+            }
             if let nvram { x += "    <nvram>\(e(nvram))</nvram>\n" }
             x += "    <boot dev='hd'/>\n"
         }
@@ -147,6 +157,8 @@ extension DomainSpec {
         // On the virt machine ACPI tables come from UEFI; a directly booted kernel reads the device tree.
         if architecture == .x86_64 || kernel == nil { x += "    <acpi/>\n" }
         if architecture == .aarch64 { x += "    <gic version='3'/>\n" }
+        // Secure Boot's variable store is writable only from SMM (x86-64).
+        if secureBoot && kernel == nil && architecture == .x86_64 { x += "    <smm state='on'/>\n" }
         x += "  </features>\n"
         if accelerator == .kvm {
             x += "  <cpu mode='host-passthrough'/>\n"
@@ -190,6 +202,11 @@ extension DomainSpec {
         }
         if qemuGuestAgent {
             x += "    <channel type='unix'>\n      <target type='virtio' name='org.qemu.guest_agent.0'/>\n    </channel>\n"
+        }
+        if tpm {
+            // The state lives where libvirt keeps swtpm's (libvirt 9 has no per-domain path):
+            // removed when a transient domain stops or a defined one is undefined.
+            x += "    <tpm model='\(architecture == .x86_64 ? "tpm-crb" : "tpm-tis-device")'>\n      <backend type='emulator' version='2.0'/>\n    </tpm>\n"
         }
         // No USB controller: nothing uses it, and probing it costs the guest boot time.
         x += "    <controller type='usb' model='none'/>\n"

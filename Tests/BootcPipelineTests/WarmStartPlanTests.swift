@@ -42,7 +42,10 @@ import Testing
     @Test func whatCannotBeSavedBootsCold() {
         for facts in [WarmStartFacts(mode: .auto, cloudInitSeed: true, state: Self.state),
                       WarmStartFacts(mode: .auto, remoteHost: true, state: Self.state),
-                      WarmStartFacts(mode: .auto, network: .none, state: Self.state)] {
+                      WarmStartFacts(mode: .auto, network: .none, state: Self.state),
+                      // A TPM's identity would be every clone's: never restored, never saved.
+                      WarmStartFacts(mode: .auto, state: Self.state, tpm: true),
+                      WarmStartFacts(mode: .auto, bootedBefore: true, tpm: true)] {
             #expect(WarmStartPlan.decide(facts) == .cold(notice: nil))
             #expect(!facts.cacheMatters, "the cache is not even looked at")
         }
@@ -51,6 +54,11 @@ import Testing
             return
         }
         #expect(notice.contains("-v"))
+        guard case .cold(let tpmNotice?) = WarmStartPlan.decide(WarmStartFacts(mode: .saveOnly, tpm: true)) else {
+            Issue.record("cache warm --tpm says why it saves nothing")
+            return
+        }
+        #expect(tpmNotice.contains("--tpm"))
     }
 
     // MARK: Against fakes

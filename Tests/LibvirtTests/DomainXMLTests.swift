@@ -37,6 +37,19 @@ import Testing
         try Golden.check(spec.render(), "domain-x86_64-uefi.xml")
     }
 
+    /// Secure Boot: firmware with it enforced and Microsoft's keys enrolled, SMM on; a TPM 2.0
+    /// emulated by swtpm.
+    @Test func secureBootAndTPM() throws {
+        var spec = Self.spec(.x86_64, .tcg)
+        spec.kernel = nil
+        spec.initrd = nil
+        spec.nvram = "/var/lib/podman-bootc/vms/3f2a/efivars.fd"
+        spec.secureBoot = true
+        spec.tpm = true
+        try Golden.check(spec.render(), "domain-x86_64-secureboot-tpm.xml")
+        #expect(!Self.spec(.x86_64, .tcg).render().contains("<tpm"))
+    }
+
     @Test func cloudInitSeedIsAReadOnlyCDROM() throws {
         var spec = Self.spec(.x86_64, .tcg)
         spec.cdrom = "/var/lib/podman-bootc/vms/3f2a/cidata.iso"

@@ -47,14 +47,17 @@ struct ExportCommand: PipelineCommand {
     @Option(help: "Memory of the KubeVirt VM, e.g. 2G (default: 2G).", transform: ArgumentValue.size(atLeast: .mebibytes(256), example: "2G, 4096M"))
     var memory: ByteSize = .mebibytes(2048)
     @Flag(name: .shortAndLong, help: "Print no progress, only errors.") var quiet = false
+    @Flag(help: "Make a direct-installed disk boot with UEFI Secure Boot enforced: through the image's signed shim and GRUB instead of systemd-boot.")
+    var secureBoot = false
     @Option(help: ArgumentHelp("images.yml of a layer-generator project, for IMAGE given as an image name there.", valueName: "file")) var config: String?
     @Argument(help: "The image, as `run` takes it: a reference, an images.yml image, a folder with a Containerfile, a .build unit, or a root filesystem folder.") var image: String
 
     func liveContext() -> PipelineContext { global.context(quiet: quiet) }
 
     func run(_ context: PipelineContext) async throws {
-        let request = ExportRequest(target: image, config: config, format: format, output: output, tag: tag, identity: identity,
+        var request = ExportRequest(target: image, config: config, format: format, output: output, tag: tag, identity: identity,
                                     name: name, user: user, disk: disk.choices, cpus: cpus, memoryMiB: Int(memory.mebibytes))
+        request.secureBoot = secureBoot
         let result = try await ExportSequence(context: context).export(request)
         for line in ExportSummary.lines(result, format: format, user: user) { context.output.line(line) }
     }

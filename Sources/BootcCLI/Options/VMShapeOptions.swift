@@ -25,6 +25,12 @@ struct VMShapeOptions: ParsableArguments {
     @Option(help: "How long to wait for the VM's SSH server, e.g. 300s or 5m (default: 5m).", transform: ArgumentValue.duration(example: "300s, 5m"))
     var sshTimeout: Duration = .seconds(300)
 
+    @Flag(help: "Boot with UEFI Secure Boot enforced (Microsoft's keys enrolled): a direct-installed disk boots through the image's signed shim and GRUB.")
+    var secureBoot = false
+
+    @Flag(help: "Give the VM an emulated TPM 2.0 (swtpm; no warm start).")
+    var tpm = false
+
     func validate() throws {
         _ = try AccelerationMode.resolve(accel)
     }
@@ -34,6 +40,8 @@ struct VMShapeOptions: ParsableArguments {
         var options = VMOptions(cpus: cpus, memoryMiB: Int(memory.mebibytes), disk: disk, accelerator: try AccelerationMode.resolve(accel),
                                 user: user, removeOnExit: removeOnExit, libvirtURI: libvirtURI, sshTimeout: sshTimeout)
         options.network = network
+        options.secureBoot = secureBoot
+        options.tpm = tpm
         return options
     }
 }

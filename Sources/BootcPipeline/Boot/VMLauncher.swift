@@ -35,10 +35,15 @@ struct VMLauncher: Sendable {
 
     /// Creates and boots a VM from `manifest`'s disk: restored from a warm state when one is
     /// usable, else booted cold. Everything it made is removed again when a step fails.
-    func launch(_ image: ImageToInstall, _ options: VMOptions, manifest: CacheManifest, architecture: Architecture, imageID: String,
+    func launch(_ image: ImageToInstall, _ options: VMOptions, manifest cached: CacheManifest, architecture: Architecture, imageID: String,
                 connection: any HypervisorConnection, seed: URL?) async throws -> LaunchResult {
         let vms = context.vms
         let remote = try RemoteHost.of(connection.uri)
+        if remote != nil && (options.secureBoot || options.tpm) {
+            throw VMError.notOnRemoteHosts("--secure-boot and --tpm")
+        }
+        // Secure Boot: a direct-installed disk boots through the image's signed chain instead.
+        let manifest = options.secureBoot ? try await SecureBootDisk(context: context).prepare(cached) : cached
         let accelerator = try await chooseAccelerator(options.accelerator, for: architecture, remote: remote != nil, connection: connection)
         let id = VMNames.newID()
         let name = options.name ?? VMNames.defaultName(image: image.name, id: id)
@@ -95,7 +100,8 @@ struct VMLauncher: Sendable {
         var facts = WarmStartFacts(
             mode: options.warmStart, cloudInitSeed: seed != nil || options.identity == .cloudInit, remoteHost: remote,
             network: options.network == .none ? .none : .card, sharedFolders: !options.sharedFolders.isEmpty,
-            emulatedArchitecture: record.architecture != .host && record.accelerator == .tcg, kept: !record.removeOnExit)
+            emulatedArchitecture: record.architecture != .host && record.accelerator == .tcg, kept: !record.removeOnExit,
+            tpm: options.tpm)
         var inputs: WarmStateInputs?
         if facts.cacheMatters {
             let warm = WarmStart(context: context)
@@ -245,5 +251,7 @@ extension VMRecord {
         sharedFolders = options.sharedFolders.isEmpty ? nil : options.sharedFolders
         transientDisk = options.transientDisk ? true : nil
         cloudInitSeed = seed == nil && options.identity != .cloudInit ? nil : true
+        secureBoot = options.secureBoot ? true : nil
+        tpm = options.tpm ? true : nil
     }
 }

@@ -24,6 +24,15 @@ enum ConsoleLog {
             .map { $0 }
     }
 
+    /// The line in which UEFI firmware says it would not start a boot loader (Secure Boot: an
+    /// image it does not trust), if the log's end has one. OVMF's boot manager prints
+    /// "BdsDxe: failed to load Boot0001 ... : Access Denied"; others "Security Violation".
+    static func firmwareRefusal(_ url: URL) -> String? {
+        tail(url, count: 200).first { line in
+            line.contains("Access Denied") || line.contains("Security Violation") || line.contains("verification failed")
+        }
+    }
+
     static func cleaned(_ line: String) -> String {
         var out = ""
         var inEscape = false

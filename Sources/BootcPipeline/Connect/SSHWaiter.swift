@@ -32,6 +32,12 @@ struct SSHWaiter: Sendable {
                 showConsoleTail(vm.consoleLog)
                 throw VMError.stoppedWhileBooting(name: record.name, consoleLog: vm.consoleLog.path)
             }
+            if record.secureBoot == true, let refusal = ConsoleLog.firmwareRefusal(vm.consoleLog) {
+                // The firmware would go on to other boot options (network, its shell) for minutes.
+                progress.doneWaiting()
+                showConsoleTail(vm.consoleLog)
+                throw VMError.firmwareRefused(name: record.name, line: refusal, consoleLog: vm.consoleLog.path)
+            }
             let attemptTimeout = min(deadline - clock.now, .seconds(10))
             do {
                 let session = try await context.guestShell.connect(login, timeout: attemptTimeout)

@@ -106,6 +106,8 @@ struct DomainStarter: Sendable {
                        ("ssh-port", String(record.sshPort)), ("ssh-user", record.sshUser),
                        ("created", ISO8601DateFormatter().string(from: record.created))])
         spec.network = record.network ?? .user
+        spec.secureBoot = record.secureBoot == true
+        spec.tpm = record.tpm == true
         spec.qemuGuestAgent = spec.network == .none
         spec.sharedFolders = record.sharedFolders ?? []
         if SharedFolderDaemons.needed(for: record, uri: connection.uri) {

@@ -12,11 +12,16 @@ package enum VMError: ToolError {
     case needsNetwork(String)
     case sharedFolderOnRemoteHost
     case kvmForForeignArchitecture(guest: Architecture, host: Architecture)
+    /// Options that work only with a VM on this machine.
+    case notOnRemoteHosts(String)
+    /// The UEFI firmware would not start the disk's boot loader (Secure Boot: not signed by a
+    /// key it trusts).
+    case firmwareRefused(name: String, line: String, consoleLog: String)
 
     package var exitCode: Int32 {
         switch self {
         case .stoppedWhileBooting, .sshTimeout: ExitStatus.vmFailure
-        case .privilegedPort, .needsNetwork, .sharedFolderOnRemoteHost, .kvmForForeignArchitecture: ExitStatus.usage
+        case .privilegedPort, .needsNetwork, .sharedFolderOnRemoteHost, .kvmForForeignArchitecture, .notOnRemoteHosts: ExitStatus.usage
         default: ExitStatus.toolFailure
         }
     }
@@ -42,6 +47,12 @@ package enum VMError: ToolError {
                 + "leave out --accel (software emulation is chosen), or use an \(guest.rawValue) host"
         case .nameInUse(let name):
             return "a libvirt domain named \(name) exists already; choose another --name"
+        case .notOnRemoteHosts(let what):
+            return "\(what) work only for VMs on this machine for now: leave them out, or run without --connect to another host"
+        case .firmwareRefused(let name, let line, let log):
+            return "the UEFI firmware of VM \(name) refused to start the disk's boot loader (\(line)): with --secure-boot it must be "
+                + "signed by a key the firmware trusts (Microsoft's: a distribution's shim); boot without --secure-boot, or install a signed boot "
+                + "chain in the image; serial console: \(log) (last lines above)"
         }
     }
 }

@@ -30,6 +30,11 @@ package struct VMOptions: Sendable {
     /// Nothing logs in over SSH at first (a `--rm` run of one command): a restored VM gets
     /// its login keys in the background while the guest agent runs the command.
     package var agentOnlyAtFirst = false
+    /// UEFI Secure Boot enforced, Microsoft's keys enrolled (a direct-installed disk boots
+    /// through the image's signed shim and GRUB).
+    package var secureBoot = false
+    /// An emulated TPM 2.0 (swtpm, through libvirt).
+    package var tpm = false
 
     package init(name: String? = nil, cpus: Int = 2, memoryMiB: Int = 2048, disk: DiskChoices = DiskChoices(),
                  accelerator: Accelerator? = nil, forwards: [PortForward] = [], transientDisk: Bool = false,

@@ -30,6 +30,9 @@ package struct ExportRequest: Sendable {
     package var disk: DiskChoices
     package var cpus: Int
     package var memoryMiB: Int
+    /// A direct-installed disk boots through the image's signed shim and GRUB (firmware that
+    /// enforces Secure Boot starts it).
+    package var secureBoot = false
 
     package init(target: String, config: String?, format: ExportFormat, output: String?, tag: String?, identity: String?,
                  name: String?, user: GuestUser, disk: DiskChoices, cpus: Int, memoryMiB: Int) {
@@ -100,13 +103,15 @@ package struct ExportSequence: Sendable {
         return try await InterruptCleanup.shared.guarding({ scratch.remove() }) {
             defer { scratch.remove() }
             var result = ExportResult(name: name, cacheKey: manifest.key,
-                                      bootloader: manifest.artifacts.method == .directKernel
-                                          ? "systemd-boot added on a new EFI system partition (the direct installer's disk boots by direct kernel boot and has none)"
-                                          : "the image's own, installed by bootc")
+                                      bootloader: manifest.artifacts.method != .directKernel ? "the image's own, installed by bootc"
+                                          : request.secureBoot
+                                          ? "the image's signed shim and GRUB, for Secure Boot, added on a new EFI system partition"
+                                          : "systemd-boot added on a new EFI system partition (the direct installer's disk boots by direct kernel boot and has none)")
             context.progress.stage("Making \(name)'s disk bootable")
             let raw = scratch.folder.appendingPathComponent("disk.raw")
             try await BootableDiskWriter(runner: context.runner).writeRaw(
-                from: manifest.artifacts, architecture: architecture, title: "\(name) (\(image.name))", to: raw, scratch: scratch.folder)
+                from: manifest.artifacts, architecture: architecture, title: "\(name) (\(image.name))", to: raw, scratch: scratch.folder,
+                secureBoot: request.secureBoot)
             var disk = raw
             if request.format != .raw {
                 context.progress.stage("Converting to qcow2")

@@ -32,18 +32,24 @@ struct WarmStartFacts: Sendable, Equatable {
     /// the credentials it started with for the guest's own reboots, and a template's are
     /// throwaway ones.
     var kept = false
+    /// An emulated TPM: its identity (endorsement key) and sealed secrets would be shared by
+    /// every clone of a state, so such VMs always boot cold.
+    var tpm = false
 
     enum NetworkModeFact: Sendable, Equatable { case card, none }
 
     /// Whether a saved state could serve this VM: only then is the cache looked at.
     var cacheMatters: Bool {
-        mode != .off && !sharedFolders && !cloudInitSeed && !remoteHost && network == .card
+        mode != .off && !sharedFolders && !cloudInitSeed && !remoteHost && network == .card && !tpm
     }
 }
 
 extension WarmStartPlan {
     static func decide(_ facts: WarmStartFacts) -> WarmStartPlan {
         guard facts.mode != .off else { return .cold(notice: nil) }
+        if facts.tpm && facts.mode == .saveOnly {
+            return .cold(notice: "no warm start for a VM with --tpm: every clone would share the TPM's identity; booting")
+        }
         if facts.sharedFolders {
             return .cold(notice: "no warm start for a VM with -v folders: a virtiofs share cannot be saved with the running state; booting")
         }
