@@ -25,9 +25,12 @@ public struct BootArtifacts: Codable, Sendable, Equatable {
     /// distribution's signed GRUB), copied out by the direct installer when the image ships it.
     public var signedShim: String?
     public var signedGrub: String?
+    /// The SELinux mode the image's configuration turns on ("enforcing", "permissive"), when
+    /// the direct installer labelled the disk for it.
+    public var selinux: String?
 
     public init(method: BootMethod, disk: String, kernel: String?, initrd: String?, kernelArguments: [String], bootloader: String? = nil,
-                signedShim: String? = nil, signedGrub: String? = nil) {
+                signedShim: String? = nil, signedGrub: String? = nil, selinux: String? = nil) {
         self.method = method
         self.disk = disk
         self.kernel = kernel
@@ -36,6 +39,7 @@ public struct BootArtifacts: Codable, Sendable, Equatable {
         self.bootloader = bootloader
         self.signedShim = signedShim
         self.signedGrub = signedGrub
+        self.selinux = selinux
     }
 }
 
@@ -89,6 +93,9 @@ public struct VMRecord: Codable, Sendable, Equatable {
     /// Booted with UEFI Secure Boot enforced (`--secure-boot`); with an emulated TPM (`--tpm`).
     public var secureBoot: Bool?
     public var tpm: Bool?
+    /// The image's SELinux mode, as its disk was labelled for it (errors then say what an
+    /// enforcing policy may block).
+    public var selinux: String?
     /// Remove the VM when the process that created it ends (`run --rm`).
     public var removeOnExit: Bool
     /// The process that owns a `--rm` VM; a dead owner means the VM's state is garbage.

@@ -6,7 +6,7 @@ import Foundation
 
 public struct CacheKeyInputs: Codable, Equatable, Sendable {
     /// Bumped whenever the installer's output for the same inputs changes.
-    public static let currentFormat = 2
+    public static let currentFormat = 3
 
     public var format: Int
     public var imageID: String

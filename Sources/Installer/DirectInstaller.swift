@@ -57,7 +57,8 @@ public struct DirectInstaller: Sendable {
         }
         try await runner.check(layout.sfdiskArguments(disk: disk.path), stdin: layout.sfdiskScript)
         try await runner.check(layout.mkfsArguments(disk: disk.path, tree: root.path))
-        if let policy = SELinuxPolicy.find(in: root) {
+        let policy = SELinuxPolicy.find(in: root)
+        if let policy {
             let scratch = directory.appendingPathComponent("selinux-scratch")
             defer { try? FileManager.default.removeItem(at: scratch) }
             try await SELinuxLabelling(runner: runner, logger: logger)
@@ -92,7 +93,8 @@ public struct DirectInstaller: Sendable {
         let artifacts = BootArtifacts(method: .directKernel, disk: disk.path, kernel: kernelCopy.path, initrd: initrdCopy?.path,
                                       kernelArguments: layout.kernelArguments + BootcKernelArguments.arguments(root: root, architecture: layout.architecture)
                                           + extraKernelArguments,
-                                      bootloader: bootloaderCopy?.path, signedShim: chainCopies?.shim.path, signedGrub: chainCopies?.grub.path)
+                                      bootloader: bootloaderCopy?.path, signedShim: chainCopies?.shim.path, signedGrub: chainCopies?.grub.path,
+                                      selinux: policy?.mode)
         return (artifacts, kernel.version)
     }
 }

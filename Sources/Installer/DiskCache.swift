@@ -123,7 +123,7 @@ extension BootArtifacts {
         }
         return BootArtifacts(method: method, disk: move(disk), kernel: kernel.map(move), initrd: initrd.map(move),
                              kernelArguments: kernelArguments, bootloader: bootloader.map(move),
-                             signedShim: signedShim.map(move), signedGrub: signedGrub.map(move))
+                             signedShim: signedShim.map(move), signedGrub: signedGrub.map(move), selinux: selinux)
     }
 }
 

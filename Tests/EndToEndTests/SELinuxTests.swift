@@ -4,7 +4,7 @@
 // --artifact works. Debian 12's policy has no rules for systemd credentials (systemd-tmpfiles
 // may not read /run/credentials), so the guest cannot take its login key enforcing: it boots
 // permissive here (docs/production-images.md says why), and the only denials it logs are
-// those and the ones Debian's policy gives its own systemd.
+// those and the ones Debian's policy gives its own systemd; enforcing, the run says so.
 
 import Foundation
 import Testing
@@ -65,6 +65,15 @@ extension EndToEnd {
         #expect(denied.isSubset(of: ["comm=\"systemd-tmpfile\"", "comm=\"sshd\"", "comm=\"systemd-udevd\"", "comm=\"agetty\""]),
                 "\(denied)")
         #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("os-release").path), "--artifact copied the file")
+    }
+
+    /// Enforcing, Debian 12's policy keeps the guest from its login keys: the run fails with a
+    /// word about SELinux and what to do, not a bare host-key error.
+    @Test func anEnforcingGuestThatCannotTakeItsKeysSaysWhy() async throws {
+        try await buildImage()
+        let result = try await Harness.podmanBootc(["run", "--rm", "--cold", "--installer", "direct", Self.image, "--", "true"])
+        #expect(result.status == 126, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("runs SELinux enforcing") && result.stderr.contains("--karg enforcing=0"), "\(result.stderr)")
     }
 
     /// dev's uploads get the label the policy gives their path (a key file under /etc/ssh:

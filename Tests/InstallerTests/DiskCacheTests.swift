@@ -11,7 +11,7 @@ import Testing
 
     @Test func keyIsTheHashOfCanonicalJSON() {
         let json = String(decoding: inputs.canonicalJSON, as: UTF8.self)
-        #expect(json == #"{"architecture":"x86_64","diskSize":10737418240,"format":2,"imageDigest":"sha256:abcd","imageID":"5f2c","installer":"direct","kernelArguments":[],"reference":"localhost/x:1"}"#)
+        #expect(json == #"{"architecture":"x86_64","diskSize":10737418240,"format":3,"imageDigest":"sha256:abcd","imageID":"5f2c","installer":"direct","kernelArguments":[],"reference":"localhost/x:1"}"#)
         #expect(inputs.key.count == 64)
         #expect(inputs.key == inputs.key)
     }

@@ -38,7 +38,8 @@ struct SecureBootDisk: Sendable {
             }
         }
         var secured = manifest
-        secured.artifacts = BootArtifacts(method: .uefi, disk: disk.path, kernel: nil, initrd: nil, kernelArguments: [])
+        secured.artifacts = BootArtifacts(method: .uefi, disk: disk.path, kernel: nil, initrd: nil, kernelArguments: artifacts.kernelArguments,
+                                          selinux: artifacts.selinux)
         return secured
     }
 }

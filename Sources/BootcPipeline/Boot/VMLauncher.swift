@@ -56,6 +56,9 @@ struct VMLauncher: Sendable {
             sshPort: 0, sshUser: options.user.name, removeOnExit: options.removeOnExit,
             ownerPID: options.removeOnExit ? getpid() : nil, created: Date())
         record.apply(options, connection: connection, seed: seed)
+        // A kernel argument overrides the image's configuration.
+        let arguments = manifest.artifacts.kernelArguments
+        record.selinux = arguments.contains("selinux=0") ? nil : arguments.contains("enforcing=0") ? "permissive" : manifest.artifacts.selinux
         try vms.create(record)
         var remotePool: (any HostStoragePool)?
         do {

@@ -45,7 +45,7 @@ struct SSHWaiter: Sendable {
                 progress.stage("SSH ready")
                 return session
             } catch let mismatch as any GuestHostKeyRejected {
-                throw mismatch
+                throw Self.explained(mismatch, for: record)
             } catch {
                 lastError = "\(error)"
                 context.logger.debug("ssh attempt failed", metadata: ["error": "\(error)"])
@@ -54,8 +54,17 @@ struct SSHWaiter: Sendable {
         }
         progress.doneWaiting()
         showConsoleTail(vm.consoleLog)
+        if record.selinux == "enforcing" {
+            throw VMError.enforcingGuestWithoutKeys(name: record.name, failure: "SSH did not let podman-bootc in within \(timeout.wholeSeconds)s (last attempt: \(lastError))")
+        }
         throw VMError.sshTimeout(name: record.name, seconds: timeout.wholeSeconds, port: record.sshPort,
                                  lastError: lastError, consoleLog: vm.consoleLog.path)
+    }
+
+    /// A refused host key from a guest whose image runs SELinux enforcing says what may be why.
+    static func explained(_ error: any Error, for record: VMRecord) -> any Error {
+        guard record.selinux == "enforcing" else { return error }
+        return VMError.enforcingGuestWithoutKeys(name: record.name, failure: "\(error)".trimmingCharacters(in: CharacterSet(charactersIn: ".")))
     }
 
     private func showConsoleTail(_ log: URL) {

@@ -17,10 +17,12 @@ package enum VMError: ToolError {
     /// The UEFI firmware would not start the disk's boot loader (Secure Boot: not signed by a
     /// key it trusts).
     case firmwareRefused(name: String, line: String, consoleLog: String)
+    /// The guest never took its login keys, and its image runs SELinux enforcing.
+    case enforcingGuestWithoutKeys(name: String, failure: String)
 
     package var exitCode: Int32 {
         switch self {
-        case .stoppedWhileBooting, .sshTimeout: ExitStatus.vmFailure
+        case .stoppedWhileBooting, .sshTimeout, .enforcingGuestWithoutKeys: ExitStatus.vmFailure
         case .privilegedPort, .needsNetwork, .sharedFolderOnRemoteHost, .kvmForForeignArchitecture, .notOnRemoteHosts: ExitStatus.usage
         default: ExitStatus.toolFailure
         }
@@ -47,6 +49,10 @@ package enum VMError: ToolError {
                 + "leave out --accel (software emulation is chosen), or use an \(guest.rawValue) host"
         case .nameInUse(let name):
             return "a libvirt domain named \(name) exists already; choose another --name"
+        case .enforcingGuestWithoutKeys(let name, let failure):
+            return "\(failure). VM \(name)'s image runs SELinux enforcing: a policy without rules for systemd credentials "
+                + "(Debian 12's) keeps systemd-tmpfiles and sshd from reading the login keys podman-bootc gives it; "
+                + "boot it permissive with --karg enforcing=0 to see the denials (docs/production-images.md)"
         case .notOnRemoteHosts(let what):
             return "\(what) work only for VMs on this machine for now: leave them out, or run without --connect to another host"
         case .firmwareRefused(let name, let line, let log):
