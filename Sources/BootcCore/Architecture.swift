@@ -26,14 +26,14 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
     /// grub-efi-amd64-signed; Fedora family: shim-x64, grub2-efi-x64); empty: none known.
     public var signedShimPaths: [String] {
         guard self == .x86_64 else { return [] }
-        return ["/usr/lib/shim/shimx64.efi.signed", "/boot/efi/EFI/fedora/shimx64.efi", "/boot/efi/EFI/centos/shimx64.efi",
-                "/boot/efi/EFI/redhat/shimx64.efi"]
+        return ["/usr/lib/shim/shimx64.efi.signed"]
+            + ["fedora", "centos", "redhat"].flatMap { ["/usr/lib/bootupd/updates/EFI/\($0)/shimx64.efi", "/boot/efi/EFI/\($0)/shimx64.efi"] }
     }
 
     public var signedGrubPaths: [String] {
         guard self == .x86_64 else { return [] }
-        return ["/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", "/boot/efi/EFI/fedora/grubx64.efi",
-                "/boot/efi/EFI/centos/grubx64.efi", "/boot/efi/EFI/redhat/grubx64.efi"]
+        return ["/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"]
+            + ["fedora", "centos", "redhat"].flatMap { ["/usr/lib/bootupd/updates/EFI/\($0)/grubx64.efi", "/boot/efi/EFI/\($0)/grubx64.efi"] }
     }
 
     public var qemuBinary: String {

@@ -150,6 +150,9 @@ extension Architecture {
 public struct GrubConfiguration: Equatable, Sendable {
     public var hasInitrd: Bool
     public var kernelArguments: [String]
+    /// The ESP's FAT volume ID (8 hex digits): GRUB finds its files there, not on another
+    /// disk's ESP.
+    public var volumeID: String
 
     /// Every argument single-quoted (literal in GRUB's script language); one holding a quote or
     /// a control character is refused.
@@ -157,7 +160,8 @@ public struct GrubConfiguration: Equatable, Sendable {
         for argument in kernelArguments where argument.contains("'") || argument.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
             throw ExportError.unsafeKernelArgument(argument)
         }
-        var text = "set timeout=0\nsearch --no-floppy --set=root --file /EFI/BOOT/grub.cfg\n"
+        let uuid = volumeID.uppercased().prefix(4) + "-" + volumeID.uppercased().suffix(4)
+        var text = "set timeout=0\nsearch --no-floppy --fs-uuid --set=root \(uuid)\n"
         text += "linux /vmlinuz " + kernelArguments.map { "'\($0)'" }.joined(separator: " ") + "\n"
         if hasInitrd { text += "initrd /initrd.img\n" }
         return text + "boot\n"
@@ -197,23 +201,31 @@ public struct BootableDiskWriter: Sendable {
         let arguments = BootLoaderEntry.portable(artifacts.kernelArguments, rootPartitionUUID: root?.uuid)
 
         let esp = scratch.appendingPathComponent("esp.img")
+        let volumeID = String(format: "%08X", UInt32.random(in: 1...UInt32.max))
         let files: [(String, String)]
         if secureBoot {
             let config = scratch.appendingPathComponent("grub.cfg")
-            try Data(try GrubConfiguration(hasInitrd: artifacts.initrd != nil, kernelArguments: arguments).text().utf8).write(to: config)
+            try Data(try GrubConfiguration(hasInitrd: artifacts.initrd != nil, kernelArguments: arguments, volumeID: volumeID).text().utf8)
+                .write(to: config)
+            // Debian's signed GRUB reads grub.cfg beside itself; the Fedora family's from its
+            // vendor folder (its built-in prefix).
             files = [(loaders[0], "::/\(architecture.removableBootPath)"), (loaders[1], "::/EFI/BOOT/grubx64.efi"),
                      (config.path, "::/EFI/BOOT/grub.cfg")]
+                + Self.vendorFolders.map { (config.path, "::/EFI/\($0)/grub.cfg") }
         } else {
             let entry = BootLoaderEntry(title: title, hasInitrd: artifacts.initrd != nil, kernelArguments: arguments)
             files = try writeSystemdBootFiles(entry, loader: loaders[0], architecture: architecture, scratch: scratch)
         }
-        try await makeSystemPartition(esp, size: plan.size, files: files, kernel: kernel, initrd: artifacts.initrd)
+        try await makeSystemPartition(esp, size: plan.size, volumeID: volumeID, files: files, kernel: kernel, initrd: artifacts.initrd)
         guard truncate(destination.path, off_t(plan.diskSize)) == 0 else {
             throw CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: destination.path])
         }
         try await runner.check(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", destination.path], stdin: plan.sfdiskScript)
         try Self.copy(esp, into: destination, at: plan.offset)
     }
+
+    /// Where the Fedora family's signed GRUB looks for grub.cfg.
+    static let vendorFolders = ["fedora", "centos", "redhat"]
 
     /// The image's own systemd-boot (copied out at install), else this host's.
     static func findBootloader(_ architecture: Architecture, image: String?) throws -> String {
@@ -236,10 +248,13 @@ public struct BootableDiskWriter: Sendable {
     }
 
     /// A FAT ESP image filled with mtools: no loop device, no mount, works rootless.
-    private func makeSystemPartition(_ image: URL, size: UInt64, files: [(String, String)], kernel: String, initrd: String?) async throws {
-        try await runner.check(["mkfs.vfat", "-C", "-F", "32", "-n", "ESP", image.path, String(size / 1024)])
+    private func makeSystemPartition(_ image: URL, size: UInt64, volumeID: String, files: [(String, String)], kernel: String,
+                                     initrd: String?) async throws {
+        try await runner.check(["mkfs.vfat", "-C", "-F", "32", "-n", "ESP", "-i", volumeID, image.path, String(size / 1024)])
         let target = image.path
-        try await runner.check(["mmd", "-i", target, "::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries"])
+        let folders = Set(files.map { URL(fileURLWithPath: String($0.1.dropFirst(2))).deletingLastPathComponent().path })
+            .subtracting(["/", "/EFI", "/EFI/BOOT", "/loader", "/loader/entries"]).sorted().map { "::" + $0 }
+        try await runner.check(["mmd", "-i", target, "::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries"] + folders)
         var copies = files + [(kernel, "::/vmlinuz")]
         if let initrd { copies.append((initrd, "::/initrd.img")) }
         for (source, destination) in copies {

@@ -139,15 +139,24 @@ struct SELinuxLabelling: Sendable {
             && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_:.,-".contains($0)) }
     }
 
+    /// debugfs reads a script line into a BUFSIZ (8 KiB) buffer: a longer line would be cut and
+    /// its rest run as a command of its own (`!` runs a shell). Lines stay far below that.
+    static let longestScriptLine = 4000
+
     /// One `ea_set` per file; paths are double-quoted, a quote doubled (debugfs's parser).
-    /// A path with a line break cannot be written in a script line: refused.
+    /// A path that cannot be written as one script line (a line break, a name that is not
+    /// UTF-8, too long a line) is refused: the install stops rather than write a wrong script.
     static func debugfsScript(_ labels: [(path: String, label: String)]) throws -> String {
         var script = ""
         for (path, label) in labels {
-            guard !path.contains(where: \.isNewline), !path.contains("\0") else {
-                throw SELinuxLabellingError(reason: "cannot label \(path.debugDescription): its name holds a line break")
+            guard !path.contains(where: \.isNewline), !path.contains("\0"), !path.contains("\u{FFFD}") else {
+                throw SELinuxLabellingError(reason: "cannot label \(path.debugDescription): its name holds a line break or bytes that are not UTF-8")
             }
-            script += "ea_set \"\(path.replacingOccurrences(of: "\"", with: "\"\""))\" \(attribute) \(label)\n"
+            let line = "ea_set \"\(path.replacingOccurrences(of: "\"", with: "\"\""))\" \(attribute) \(label)\n"
+            guard line.utf8.count <= longestScriptLine else {
+                throw SELinuxLabellingError(reason: "cannot label \(path.prefix(200).debugDescription)...: its path is too long for debugfs")
+            }
+            script += line
         }
         return script
     }

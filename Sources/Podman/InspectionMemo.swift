@@ -4,7 +4,10 @@
 // names changes only when podman's image store changes (a pull, build, tag or removal rewrites
 // its images.json), or its storage configuration does: both are stat()ed, and any difference
 // asks podman again. Only fully qualified references and image IDs are kept (a short name also
-// depends on registries.conf).
+// depends on registries.conf). Nothing is kept where one images.json does not say it all: with
+// additional image stores (a name may then move to the main store while the image's own store
+// stays unchanged), storage options from the environment, or a podman client talking to a
+// service elsewhere (CONTAINER_HOST, CONTAINER_CONNECTION).
 
 import Foundation
 import Host
@@ -13,6 +16,8 @@ public struct InspectionMemo: Sendable {
     let file: URL
     /// storage.conf files whose change may move the store (graphroot, driver).
     let configurationFiles: [String]
+    /// The environment sends podman elsewhere or changes its storage: nothing is kept.
+    let disabled: Bool
 
     public init(file: URL, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.file = file
@@ -21,6 +26,7 @@ public struct InspectionMemo: Sendable {
         let home = environment["HOME"] ?? NSHomeDirectory()
         files.append((environment["XDG_CONFIG_HOME"] ?? home + "/.config") + "/containers/storage.conf")
         configurationFiles = files
+        disabled = ["CONTAINER_HOST", "CONTAINER_CONNECTION", "STORAGE_OPTS", "STORAGE_DRIVER"].contains { !(environment[$0] ?? "").isEmpty }
     }
 
     struct Entry: Codable {
@@ -69,11 +75,26 @@ public struct InspectionMemo: Sendable {
     /// The store's images.json and the storage configuration, as stat() sees them: the
     /// overlay driver's store is the folder above `<graphroot>/overlay/<layer>/diff`.
     func marker(of inspection: ImageInspection) -> [String]? {
+        guard !disabled, !configurationFiles.contains(where: Self.declaresAdditionalStores) else { return nil }
         guard let driver = inspection.graphDriver, driver.name == "overlay",
               let upper = driver.data?["UpperDir"], let range = upper.range(of: "/overlay/", options: .backwards) else { return nil }
         let images = String(upper[..<range.lowerBound]) + "/overlay-images/images.json"
         guard let store = Self.stamp(images) else { return nil }
         return [images + " " + store] + configurationFiles.map { $0 + " " + (Self.stamp($0) ?? "absent") }
+    }
+
+    /// Whether a storage.conf lists additional image stores (`additionalimagestores = [ "..." ]`).
+    static func declaresAdditionalStores(_ path: String) -> Bool {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.utf8.count < 1 << 20 else { return false }
+        for line in text.split(whereSeparator: \.isNewline) {
+            let setting = line.trimmingCharacters(in: .whitespaces)
+            guard setting.hasPrefix("additionalimagestores") else { continue }
+            // Any quoted entry in the array (which may continue on the next lines) counts.
+            let rest = text[text.range(of: String(line))!.upperBound...]
+            let array = setting.contains("]") ? Substring(setting) : rest.prefix { $0 != "]" }
+            if array.contains("\"") || array.contains("'") { return true }
+        }
+        return false
     }
 
     /// Identity and change time of a file (rewritten by rename, so a new inode too).

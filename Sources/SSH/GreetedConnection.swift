@@ -30,13 +30,19 @@ enum GreetedConnection {
             }
             var fds = pending.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let wait = min(milliseconds(until: nextOpen), milliseconds(until: deadline))
-            guard poll(&fds, nfds_t(fds.count), max(wait, 0)) > 0 else { continue }
+            let ready = poll(&fds, nfds_t(fds.count), max(wait, 0))
+            if ready < 0 && errno != EINTR {
+                throw SSHError.connect(host: host, port: port, reason: String(cString: strerror(errno)))
+            }
+            guard ready > 0 else { continue }
             for entry in fds where entry.revents != 0 {
                 var byte: UInt8 = 0
-                if recv(entry.fd, &byte, 1, Int32(MSG_PEEK)) == 1 {
+                let peeked = recv(entry.fd, &byte, 1, Int32(MSG_PEEK))
+                if peeked == 1 {
                     pending.removeAll { $0 == entry.fd }
                     return entry.fd
                 }
+                if peeked < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                 // Closed without a word: the guest is up but nothing listens there yet.
                 close(entry.fd)
                 pending.removeAll { $0 == entry.fd }

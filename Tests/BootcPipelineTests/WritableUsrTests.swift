@@ -61,6 +61,7 @@ struct WritableUsrTests {
     @Test func onlyEditsUnderUsrNeedIt() {
         #expect(WritableUsr.touchesUsr([.remove(path: "/usr/share/x")]))
         #expect(WritableUsr.touchesUsr([.folder(path: "/usr", mode: 0o755, uid: 0, gid: 0)]))
+        #expect(WritableUsr.touchesUsr([.remove(path: "/bin/x")]), "merged /usr: /bin is a link into it")
         #expect(!WritableUsr.touchesUsr([.remove(path: "/usrx/a"), .symlink(path: "/etc/a", target: "/usr/b")]))
     }
 }

@@ -78,3 +78,19 @@ import Testing
         #expect(ContainerDiskImage.labelValue("localhost/a \"b\"\\\nc") == #""localhost/a \"b\"\\?c""#)
     }
 }
+
+@Suite struct GrubConfigurationTests {
+    @Test func argumentsAreQuotedAndTheESPIsFoundByItsVolumeID() throws {
+        let text = try GrubConfiguration(hasInitrd: true, kernelArguments: ["root=PARTUUID=abc", "rw", "x=a;b $c"], volumeID: "1a2b3c4d").text()
+        #expect(text == """
+            set timeout=0
+            search --no-floppy --fs-uuid --set=root 1A2B-3C4D
+            linux /vmlinuz 'root=PARTUUID=abc' 'rw' 'x=a;b $c'
+            initrd /initrd.img
+            boot
+
+            """)
+        #expect(throws: ExportError.self) { try GrubConfiguration(hasInitrd: false, kernelArguments: ["a'b"], volumeID: "1").text() }
+        #expect(throws: ExportError.self) { try GrubConfiguration(hasInitrd: false, kernelArguments: ["a\nb"], volumeID: "1").text() }
+    }
+}

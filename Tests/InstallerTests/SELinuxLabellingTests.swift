@@ -63,5 +63,10 @@ import Testing
         let script = try SELinuxLabelling.debugfsScript([("/etc/a \"b\"", "system_u:object_r:etc_t:s0")])
         #expect(script == "ea_set \"/etc/a \"\"b\"\"\" security.selinux system_u:object_r:etc_t:s0\n")
         #expect(throws: SELinuxLabellingError.self) { try SELinuxLabelling.debugfsScript([("/etc/a\nb", "system_u:object_r:etc_t:s0")]) }
+        // A line debugfs would cut (its rest run as a command) and a name that was not UTF-8.
+        let long = "/" + String(repeating: "\u{FFFD}", count: 10) + "x"
+        #expect(throws: SELinuxLabellingError.self) { try SELinuxLabelling.debugfsScript([(long, "system_u:object_r:etc_t:s0")]) }
+        let tooLong = "/" + String(repeating: "\"", count: 2100) + "!reboot"
+        #expect(throws: SELinuxLabellingError.self) { try SELinuxLabelling.debugfsScript([(tooLong, "system_u:object_r:etc_t:s0")]) }
     }
 }

@@ -86,3 +86,28 @@ import Testing
         #expect(runner.calls == 1)
     }
 }
+
+extension InspectionMemoTests {
+    /// Where one images.json does not say it all, nothing is kept.
+    @Test func keepsNothingWithAdditionalStoresOrAnotherService() async throws {
+        let (folder, _, json) = try Self.storage()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let configuration = folder.appendingPathComponent(".config/containers/storage.conf")
+        try FileManager.default.createDirectory(at: configuration.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("[storage.options]\nadditionalimagestores = [\n  \"/var/lib/shared\",\n]\n".utf8).write(to: configuration)
+        let runner = CountingRunner(output: json)
+        let withStores = Podman(runner: runner, memo: InspectionMemo(file: folder.appendingPathComponent("memo.json"), environment: ["HOME": folder.path]))
+        _ = try await withStores.inspect("localhost/a:1")
+        _ = try await withStores.inspect("localhost/a:1")
+        #expect(runner.calls == 2)
+        try Data("[storage.options]\nadditionalimagestores = []\n".utf8).write(to: configuration)
+        _ = try await withStores.inspect("localhost/a:1")
+        _ = try await withStores.inspect("localhost/a:1")
+        #expect(runner.calls == 3, "an empty list is no additional store")
+        let remote = Podman(runner: runner, memo: InspectionMemo(file: folder.appendingPathComponent("memo2.json"),
+                                                                 environment: ["HOME": folder.path, "CONTAINER_HOST": "ssh://host/run/podman.sock"]))
+        _ = try await remote.inspect("localhost/a:1")
+        _ = try await remote.inspect("localhost/a:1")
+        #expect(runner.calls == 5)
+    }
+}

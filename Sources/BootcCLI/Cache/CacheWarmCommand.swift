@@ -30,6 +30,7 @@ struct CacheWarm: PipelineCommand {
     func liveContext() -> PipelineContext { global.context(quiet: quiet) }
 
     func validate() throws {
+        if shape.tpm { throw ValidationError("a VM with --tpm is never warm-started (every clone of a saved state would share the TPM's identity and what it sealed); leave out --tpm") }
         if shape.network == .none { throw ValidationError("a warm state's guest agent is started over SSH, and --network none gives the VM no network card; warm --network user or isolated") }
     }
 

@@ -25,7 +25,7 @@ struct SecureBootDisk: Sendable {
         let disk = entry.appendingPathComponent(Self.fileName)
         if !FileManager.default.fileExists(atPath: disk.path) {
             context.progress.stage("Adding a Secure Boot boot loader chain (the image's signed shim and GRUB) to the disk")
-            // Made aside and renamed: a run interrupted meanwhile leaves no half-made disk.
+            // Made aside and linked in: a run interrupted meanwhile leaves no half-made disk.
             let scratch = entry.appendingPathComponent(".secure-boot-\(getpid())")
             try? FileManager.default.removeItem(at: scratch)
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
@@ -33,7 +33,8 @@ struct SecureBootDisk: Sendable {
             let made = scratch.appendingPathComponent(Self.fileName)
             try await BootableDiskWriter(runner: context.runner).writeRaw(
                 from: artifacts, architecture: manifest.inputs.architecture, title: "podman-bootc", to: made, scratch: scratch, secureBoot: true)
-            guard rename(made.path, disk.path) == 0 else {
+            // Never replaces one another run made meanwhile (a VM may back onto it already).
+            guard link(made.path, disk.path) == 0 || errno == EEXIST else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: disk.path])
             }
         }

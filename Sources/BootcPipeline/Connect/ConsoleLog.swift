@@ -24,12 +24,18 @@ enum ConsoleLog {
             .map { $0 }
     }
 
-    /// The line in which UEFI firmware says it would not start a boot loader (Secure Boot: an
-    /// image it does not trust), if the log's end has one. OVMF's boot manager prints
-    /// "BdsDxe: failed to load Boot0001 ... : Access Denied"; others "Security Violation".
+    /// The line in which the boot chain says it would not start the next stage (Secure Boot:
+    /// an image it does not trust), if the log's end has one. OVMF's boot manager prints
+    /// "BdsDxe: failed to load Boot0001 ... : Access Denied", shim "Verification failed:
+    /// (0x1A) Security Violation", GRUB "bad shim signature". (Not the kernel's "module
+    /// verification failed", which a booting guest may print.)
+    /// Once a kernel prints, the chain was trusted: later lines are the guest's own.
     static func firmwareRefusal(_ url: URL) -> String? {
-        tail(url, count: 200).first { line in
-            line.contains("Access Denied") || line.contains("Security Violation") || line.contains("verification failed")
+        let lines = tail(url, count: 200)
+        let beforeKernel = lines.prefix { !$0.contains("Linux version") && !$0.contains("EFI stub:") }
+        return beforeKernel.first { line in
+            (line.contains("BdsDxe:") && line.contains("Access Denied")) || line.contains("Security Violation")
+                || line.contains("bad shim signature")
         }
     }
 

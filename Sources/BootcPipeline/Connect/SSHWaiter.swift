@@ -54,16 +54,18 @@ struct SSHWaiter: Sendable {
         }
         progress.doneWaiting()
         showConsoleTail(vm.consoleLog)
-        if record.selinux == "enforcing" {
-            throw VMError.enforcingGuestWithoutKeys(name: record.name, failure: "SSH did not let podman-bootc in within \(timeout.wholeSeconds)s (last attempt: \(lastError))")
+        let timedOut = VMError.sshTimeout(name: record.name, seconds: timeout.wholeSeconds, port: record.sshPort,
+                                          lastError: lastError, consoleLog: vm.consoleLog.path)
+        // SSH answered but would not let us in: the guest never took its key.
+        if record.selinux == "enforcing", lastError.contains("authentication") {
+            throw VMError.enforcingGuestWithoutKeys(name: record.name, failure: timedOut.description)
         }
-        throw VMError.sshTimeout(name: record.name, seconds: timeout.wholeSeconds, port: record.sshPort,
-                                 lastError: lastError, consoleLog: vm.consoleLog.path)
+        throw timedOut
     }
 
     /// A refused host key from a guest whose image runs SELinux enforcing says what may be why.
-    static func explained(_ error: any Error, for record: VMRecord) -> any Error {
-        guard record.selinux == "enforcing" else { return error }
+    static func explained(_ error: any GuestHostKeyRejected, for record: VMRecord) -> any Error {
+        guard record.selinux == "enforcing", error.isOtherHostKey else { return error }
         return VMError.enforcingGuestWithoutKeys(name: record.name, failure: "\(error)".trimmingCharacters(in: CharacterSet(charactersIn: ".")))
     }
 

@@ -42,9 +42,12 @@ enum WritableUsr {
     /// Where the guest remembers, until it reboots (/run is a tmpfs), how /usr was unlocked.
     static let marker = "/run/podman-bootc/usr-writable"
 
-    /// Whether `operations` write under /usr.
+    /// Whether `operations` write under /usr, or under the folders a merged-/usr system links
+    /// into it (/bin, /sbin, /lib, /lib64).
     static func touchesUsr(_ operations: [GuestFileOperation]) -> Bool {
-        operations.contains { $0.path == "/usr" || $0.path.hasPrefix("/usr/") }
+        operations.contains { operation in
+            ["/usr", "/bin", "/sbin", "/lib", "/lib64"].contains { operation.path == $0 || operation.path.hasPrefix($0 + "/") }
+        }
     }
 
     /// Fixed text, run as root in the guest (sh): prints one line, a `UsrWritability` raw value.

@@ -137,7 +137,9 @@ package struct VMManager: Sendable {
                     let size = (try? FileManager.default.attributesOfItem(atPath: cached.artifacts.disk)[.size] as? NSNumber)?.uint64Value ?? 0
                     _ = try await pool.createOverlay(RemoteVolumes.overlay(record.id), backing: base.disk, capacityBytes: size)
                 } else {
-                    try await starter.createOverlay(for: record, backingDisk: cached.artifacts.disk)
+                    // A --secure-boot VM of a direct-installed disk boots the copy with the signed chain.
+                    let backing = record.secureBoot == true ? try await SecureBootDisk(context: context).prepare(cached) : cached
+                    try await starter.createOverlay(for: record, backingDisk: backing.artifacts.disk)
                 }
             }
             context.warnIfKVMDeviceUnusable(libvirtURI: libvirtURI ?? record.libvirtURI)

@@ -72,4 +72,12 @@ extension GuestSession {
 }
 
 /// The guest presented a host key other than the one pinned for it.
-package protocol GuestHostKeyRejected: Error {}
+package protocol GuestHostKeyRejected: Error {
+    /// The guest answered with a host key other than the one it was given (not: no pin, or
+    /// the jump host refused).
+    var isOtherHostKey: Bool { get }
+}
+
+extension GuestHostKeyRejected {
+    package var isOtherHostKey: Bool { false }
+}

@@ -6,7 +6,9 @@ import Foundation
 import Host
 import SSH
 
-extension HostKeyMismatch: GuestHostKeyRejected {}
+extension HostKeyMismatch: GuestHostKeyRejected {
+    package var isOtherHostKey: Bool { reason == .differs }
+}
 /// A host that is not the one known, or will not let us in, does not change by retrying.
 extension JumpHostError: GuestHostKeyRejected {}
 

@@ -47,9 +47,6 @@ struct WarmStartFacts: Sendable, Equatable {
 extension WarmStartPlan {
     static func decide(_ facts: WarmStartFacts) -> WarmStartPlan {
         guard facts.mode != .off else { return .cold(notice: nil) }
-        if facts.tpm && facts.mode == .saveOnly {
-            return .cold(notice: "no warm start for a VM with --tpm: every clone would share the TPM's identity; booting")
-        }
         if facts.sharedFolders {
             return .cold(notice: "no warm start for a VM with -v folders: a virtiofs share cannot be saved with the running state; booting")
         }
