@@ -43,9 +43,11 @@ extension EndToEnd {
     }
 
     /// Every path under the state folder (what "no new file" compares).
+    /// What the runs left in the state folder. podman's remembered answers (a valid image
+    /// inspected before a bad option was refused) are a cache, not something a bad input made.
     func stateTree() -> Set<String> {
         let found = FileManager.default.enumerator(atPath: state.path)?.compactMap { $0 as? String } ?? []
-        return Set(found)
+        return Set(found).subtracting(["cache/.podman-inspections.json"])
     }
 
     struct Outcome {
