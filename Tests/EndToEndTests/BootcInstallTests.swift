@@ -10,10 +10,7 @@ extension EndToEnd {
     static let image = "localhost/podman-bootc-test:bootc-standin"
 
     func buildStandIn() async throws {
-        let dir = Harness.repository.appendingPathComponent("images/bootc-standin").path
-        let result = try await Harness.run("/usr/bin/podman", ["build", "-q", "--build-arg", "BASE_IMAGE=\(Harness.demoImage)",
-                                                               "-t", Self.image, dir])
-        #expect(result.status == 0, "podman build: \(result.stderr)")
+        try await Harness.buildRepositoryImage("bootc-standin", tag: Self.image)
     }
 
     @Test func bootcImageWithoutDefaultFilesystemNeedsOne() async throws {

@@ -133,6 +133,13 @@ enum Harness {
         #expect(result.status == 0, "podman build \(tag): \(result.stderr)")
     }
 
+    /// Builds one of the repository's test images (`images/NAME`) on top of the demo image.
+    static func buildRepositoryImage(_ name: String, tag: String) async throws {
+        let dir = repository.appendingPathComponent("images/\(name)").path
+        let result = try await run("/usr/bin/podman", ["build", "-q", "--build-arg", "BASE_IMAGE=\(demoImage)", "-t", tag, dir])
+        try #require(result.status == 0, "podman build \(tag): \(result.stderr)")
+    }
+
     /// Polls `condition` every 0.2 s until it holds or `timeout` seconds pass.
     static func waitUntil(timeout: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))

@@ -14,10 +14,7 @@ extension EndToEnd {
     static let image = "localhost/podman-bootc-test:selinux"
 
     func buildImage() async throws {
-        let dir = Harness.repository.appendingPathComponent("images/selinux").path
-        let result = try await Harness.run("/usr/bin/podman", ["build", "-q", "--build-arg", "BASE_IMAGE=\(Harness.demoImage)",
-                                                               "-t", Self.image, dir])
-        try #require(result.status == 0, "podman build: \(result.stderr)")
+        try await Harness.buildRepositoryImage("selinux", tag: Self.image)
     }
 
     /// The label debugfs reads on the disk's root filesystem.

@@ -12,10 +12,7 @@ extension EndToEnd {
     static let image = "localhost/podman-bootc-test:secureboot"
 
     func buildImage() async throws {
-        let dir = Harness.repository.appendingPathComponent("images/secureboot").path
-        let result = try await Harness.run("/usr/bin/podman", ["build", "-q", "--build-arg", "BASE_IMAGE=\(Harness.demoImage)",
-                                                               "-t", Self.image, dir])
-        try #require(result.status == 0, "podman build: \(result.stderr)")
+        try await Harness.buildRepositoryImage("secureboot", tag: Self.image)
     }
 
     @Test func signedChainBootsWithSecureBootAndATPM() async throws {

@@ -4,17 +4,18 @@
 import Foundation
 import Host
 @testable import Podman
+import Synchronization
 import Testing
 
 @Suite struct InspectionMemoTests {
     /// A podman whose only answer is one inspection; counts how often it was asked.
-    final class CountingRunner: ProcessRunner, @unchecked Sendable {
-        let lock = NSLock()
-        var calls = 0
+    final class CountingRunner: ProcessRunner, Sendable {
+        private let count = Mutex(0)
         let output: String
         init(output: String) { self.output = output }
+        var calls: Int { count.withLock { $0 } }
         func run(_ argv: [String], stdin: String?, stderr: StandardErrorHandling) async throws -> ProcessResult {
-            lock.withLock { calls += 1 }
+            count.withLock { $0 += 1 }
             return ProcessResult(status: 0, standardOutput: output, standardError: "")
         }
         func pipe(_ producer: [String], into consumer: [String]) async throws {}

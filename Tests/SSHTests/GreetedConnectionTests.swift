@@ -4,20 +4,21 @@
 
 import Foundation
 @testable import SSH
+import Synchronization
 import Testing
 
 @Suite struct GreetedConnectionTests {
     /// A listening loopback socket; `serve` gets each accepted connection and its number.
-    final class Server: @unchecked Sendable {
+    final class Server: Sendable {
         let fd: Int32
         let port: Int
         private let held = Held()
 
-        final class Held: @unchecked Sendable {
-            let lock = NSLock()
-            var clients: [Int32] = []
-            func add(_ client: Int32) { lock.withLock { clients.append(client) } }
-            deinit { clients.forEach { close($0) } }
+        /// The silent connections, kept open until the server goes.
+        final class Held: Sendable {
+            private let clients = Mutex<[Int32]>([])
+            func add(_ client: Int32) { clients.withLock { $0.append(client) } }
+            deinit { clients.withLock { $0.forEach { close($0) } } }
         }
 
         init(serve: @escaping @Sendable (Int32, Int) -> Bool) throws {
