@@ -67,17 +67,21 @@ fi
 if [ -d /run/systemd/system ]; then
   systemctl start virtlogd.socket libvirtd.socket libvirtd.service >/dev/null 2>&1 || true
 else
+  # Started with a service's clean environment, as systemd would: libvirtd hands TMPDIR, HOME
+  # and PATH on to its helpers, and swtpm_setup (run as tss) fails to create its certificates
+  # under a caller's private TMPDIR (seen in CI: every --tpm VM refused to start).
+  service_env=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
   # Root's daemons only: a user's session daemons (qemu:///session) have the same names.
-  pgrep -u 0 -x virtlogd >/dev/null || virtlogd -d
+  pgrep -u 0 -x virtlogd >/dev/null || "${service_env[@]}" virtlogd -d
   # libvirtd's QEMU processes are orphans; here PID 1 may reap them late (measured: ~1.7 s
   # on these machines), and libvirtd waits for that after every VM stop, blocking its other
   # calls meanwhile. Under tini as subreaper they are reaped at once. `setsid -f` detaches it
   # fully: no shell of ours stays behind holding the caller's output open.
   if ! pgrep -u 0 -x libvirtd >/dev/null; then
     if command -v tini >/dev/null; then
-      setsid -f tini -s -- libvirtd </dev/null >/dev/null 2>&1
+      "${service_env[@]}" setsid -f tini -s -- libvirtd </dev/null >/dev/null 2>&1
     else
-      libvirtd -d
+      "${service_env[@]}" libvirtd -d
     fi
   fi
 fi
