@@ -46,19 +46,20 @@ public struct PodmanBootc: AsyncParsableCommand {
     private static func report(_ error: any Error) -> Int32 {
         switch error {
         case let error as any ToolError:
-            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            // Errors quote guests, images and files: nothing in them may steer the terminal.
+            FileHandle.standardError.write(Data("Error: \(TerminalText.printable("\(error)"))\n".utf8))
             return error.exitCode
         case let exit as ExitCode:
             return exit.rawValue
         case let error as CocoaError:
-            FileHandle.standardError.write(Data("Error: \(error.localizedDescription)\n".utf8))
+            FileHandle.standardError.write(Data("Error: \(TerminalText.printable(error.localizedDescription))\n".utf8))
             return ExitStatus.toolFailure
         default:
             if let code = exitCodeForParserError(error) {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 return code
             }
-            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("Error: \(TerminalText.printable("\(error)"))\n".utf8))
             return ExitStatus.toolFailure
         }
     }

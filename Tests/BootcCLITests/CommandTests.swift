@@ -57,7 +57,8 @@ import Testing
                                   sshUser: "root", removeOnExit: false, ownerPID: nil, created: Self.created.addingTimeInterval(Double(index)))
             record.libvirtURI = "test:///fake"
             try world.vms.create(record)
-            world.hypervisor.add(FakeDomain(name: name, xml: "<domain/>", active: index == 0, persistent: true, hypervisor: world.hypervisor))
+            let xml = "<domain><metadata><podman-bootc:vm><podman-bootc:id>\(record.id)</podman-bootc:id></podman-bootc:vm></metadata></domain>"
+            world.hypervisor.add(FakeDomain(name: name, xml: xml, active: index == 0, persistent: true, hypervisor: world.hypervisor))
         }
         let cache = DiskCache(directory: world.context.locations.diskCache)
         let key = "k\(String(repeating: "0", count: 63))"
@@ -119,6 +120,22 @@ import Testing
         #expect(world.captured.string == "db\n")
         #expect(world.vms.all().map(\.name) == ["web"])
         #expect(world.hypervisor.domain("db") == nil)
+    }
+
+    /// A domain of the VM's name that podman-bootc did not define (another id, or none) is
+    /// never stopped, started or removed, and `rm -f` keeps the record that names it.
+    @Test func aDomainThatIsNotTheRecordsIsLeftAlone() async throws {
+        let world = try seeded()
+        defer { world.cleanUp() }
+        world.hypervisor.drop("web")
+        world.hypervisor.add(FakeDomain(name: "web", xml: "<domain><name>web</name></domain>", active: true, persistent: true, hypervisor: world.hypervisor))
+        await #expect(throws: ExitCode.self) { try await RmCommand.parse(["-f", "web"]).run(world.context) }
+        await #expect(throws: (any Error).self) { try await StopCommand.parse(["-f", "web"]).run(world.context) }
+        #expect(world.hypervisor.domain("web")?.active == true)
+        #expect(world.vms.all().map(\.name).contains("web"))
+        #expect(!world.hypervisor.log.all.contains { $0.hasSuffix(" web") && ($0.hasPrefix("remove") || $0.hasPrefix("destroy") || $0.hasPrefix("shutdown")) })
+        let list = try await output(world, try ListCommand.parse(["-a", "--format", "json"]))
+        #expect(list.contains("\"missing\""), "\(list)")
     }
 }
 

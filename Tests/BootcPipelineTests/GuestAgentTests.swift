@@ -121,6 +121,39 @@ private struct RawPseudoTerminal {
         }
     }
 
+    /// A hostile guest on the other end of the ports (socket pairs here): one that never
+    /// stops writing still meets the deadline, one that writes the request's nonce and then an
+    /// end line that never ends is refused, and neither makes the host hold its bytes.
+    @Test(arguments: [false, true])
+    func aGuestThatNeverStopsWritingCannotHoldTheHost(endsWithTheNonce: Bool) throws {
+        var output: [Int32] = [0, 0], error: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &output) == 0)
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &error) == 0)
+        let guestOut = output[1], guestErr = error[1]
+        let channel = GuestAgentChannel(output: output[0], error: error[0])
+        let guest = Thread {
+            var header = [UInt8](repeating: 0, count: 256)
+            let n = read(guestOut, &header, header.count)
+            let nonce = n > 32 ? Array(header[0..<32]) : []
+            let opening = endsWithTheNonce ? Array("\n".utf8) + nonce + Array(" ".utf8) : []
+            _ = opening.withUnsafeBytes { send(guestOut, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let flood = [UInt8](repeating: UInt8(ascii: "7"), count: 64 * 1024)
+            while flood.withUnsafeBytes({ send(guestOut, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) > 0 {}
+            close(guestOut)
+            close(guestErr)
+        }
+        guest.start()
+        defer { channel.close() }
+        let started = ContinuousClock.now
+        var kept = 0
+        #expect(throws: GuestAgentError.self) {
+            try channel.run(script: "true", input: "", shell: .login, timeout: .milliseconds(500),
+                            stdout: { kept += $0.count }, stderr: { _ in })
+        }
+        #expect(ContinuousClock.now - started < .seconds(3))
+        if endsWithTheNonce { #expect(kept == 0, "the end line's bytes are not output") }
+    }
+
     @Test func socketPathsComeFromTheLiveXML() {
         let xml = """
             <devices>

@@ -163,7 +163,12 @@ package final class FakeDomain: VirtualMachineDomain, @unchecked Sendable {
         hypervisor.drop(name)
     }
     package func xmlDescription() async throws -> String { xml }
-    package func metadata() async -> String? { "<vm><id>fake</id></vm>" }
+    /// The id the domain's XML carries (as libvirt gives back the metadata element).
+    package func metadata() async -> String? {
+        guard let start = xml.range(of: "<podman-bootc:id>"),
+              let end = xml.range(of: "</podman-bootc:id>", range: start.upperBound..<xml.endIndex) else { return nil }
+        return "<vm><id>\(xml[start.upperBound..<end.lowerBound])</id></vm>"
+    }
     package func saveMachineState(to fd: Int32) async throws {
         try call("save")
         let bytes = Array("fake machine state of \(name)\n".utf8)

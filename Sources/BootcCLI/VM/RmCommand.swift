@@ -32,7 +32,7 @@ struct RmCommand: PipelineCommand {
             case .success(let name): context.output.line(name)
             case .failure(let error):
                 failures.append((error as? any ToolError)?.exitCode ?? ExitStatus.toolFailure)
-                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("Error: \(TerminalText.printable("\(error)"))\n".utf8))
             }
         }
         // One kind of failure keeps its code (127: every VM named is unknown); a mix is 125.

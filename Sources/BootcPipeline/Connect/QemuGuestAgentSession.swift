@@ -86,6 +86,14 @@ enum QemuGuestAgentMessages {
         }
     }
 
+    /// A shell's view of how the command ended, from what the guest says: an exit code
+    /// 0...255, or 128 + a signal number 1...64; anything else (a guest may say anything) 255.
+    static func exitStatus(exitcode: Int32?, signal: Int32?) -> Int32 {
+        if let exitcode { return (0...255).contains(exitcode) ? exitcode : 255 }
+        if let signal, (1...64).contains(signal) { return 128 + signal }
+        return 255
+    }
+
     static var ping: String { (try? encode("guest-ping", NoArguments?.none)) ?? #"{"execute":"guest-ping"}"# }
 }
 
@@ -109,7 +117,7 @@ struct QemuGuestAgentSession: GuestSession {
                 timeoutSeconds: 10)
             let status = try QemuGuestAgentMessages.decode(QemuGuestAgentMessages.ExecStatus.self, from: json)
             if status.exited {
-                let code = status.exitcode ?? (status.signal.map { 128 + $0 } ?? 255)
+                let code = QemuGuestAgentMessages.exitStatus(exitcode: status.exitcode, signal: status.signal)
                 return (code, Data(base64Encoded: status.outData ?? "") ?? Data(), Data(base64Encoded: status.errData ?? "") ?? Data())
             }
             try await clock.sleep(for: pause)

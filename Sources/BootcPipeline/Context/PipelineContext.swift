@@ -116,10 +116,15 @@ func liveImageTrees(runner: any ProcessRunner, locations: StateLocations, logger
 /// Where data for the user goes (stdout): the terminal, or a buffer in tests.
 package final class StandardOutput: Sendable {
     private let sink: @Sendable (Data) -> Void
+    /// A terminal shows what it is sent: text from a guest is made printable first.
+    package let isTerminal: Bool
 
-    package init(_ sink: @escaping @Sendable (Data) -> Void) { self.sink = sink }
+    package init(isTerminal: Bool = false, _ sink: @escaping @Sendable (Data) -> Void) {
+        self.isTerminal = isTerminal
+        self.sink = sink
+    }
 
-    package static let standard = StandardOutput { FileHandle.standardOutput.write($0) }
+    package static let standard = StandardOutput(isTerminal: isatty(STDOUT_FILENO) == 1) { FileHandle.standardOutput.write($0) }
 
     /// Writes `text` and a newline.
     package func line(_ text: String) { sink(Data((text + "\n").utf8)) }

@@ -1,6 +1,7 @@
 // Progress on stderr: one line per stage with elapsed time, a live line while waiting, a bar
 // while an install writes. Plain text, no colours (so NO_COLOR holds by construction).
 
+import BootcCore
 import Foundation
 
 package struct ProgressReporter: Sendable {
@@ -65,7 +66,8 @@ package struct ProgressReporter: Sendable {
 
     /// Always shown, even with --quiet: things the user must know (like a VM left running).
     package func notice(_ message: String) {
-        write(message + "\n")
+        // Notices carry what guests said (a console's last lines, a command's errors).
+        write(TerminalText.printable(message) + "\n")
     }
 
     private func write(_ text: String) {

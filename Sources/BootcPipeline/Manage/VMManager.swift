@@ -206,6 +206,8 @@ package struct VMManager: Sendable {
             do {
                 let record = try target.get()
                 let runtime = try await VMRuntime.load(record, uri: libvirtURI, hypervisor: context.hypervisor)
+                // Not even the record goes: it names the domain the user may still need to sort out.
+                if runtime.foreignDomain { _ = try runtime.requireDomain() }
                 if await runtime.status() == .running && !force { throw VMStateError.running(name: record.name) }
                 try await runtime.domain?.remove()
                 if let remote = try RemoteHost.of(record.libvirtURI) {
@@ -275,13 +277,14 @@ package struct VMManager: Sendable {
             throw VMStateError.noConsoleLog(name: record.name, path: path)
         }
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var console = ConsoleOutput(context.output)
         while true {
             guard let count = try? log.read(into: &buffer) else { throw VMStateError.noConsoleLog(name: record.name, path: path) }
             if count > 0 {
-                context.output.write(Data(buffer[..<count]))
+                console.write(buffer[..<count])
                 continue
             }
-            guard follow else { return }
+            guard follow else { return console.finish() }
             // The log is a plain file written by virtlogd: poll its growth.
             try await context.clock.sleep(for: .milliseconds(250))
         }
@@ -293,17 +296,38 @@ package struct VMManager: Sendable {
         let pool = try await remote.pool(on: connection, shell: context.guestShell)
         let name = RemoteVolumes.consoleLog(record.id)
         var offset: UInt64 = 0
+        var console = ConsoleOutput(context.output)
         while true {
             guard let chunk = try await pool.read(name, from: offset, limit: 1 << 20) else {
                 throw VMStateError.noConsoleLog(name: record.name, path: pool.folder + "/" + name)
             }
             if !chunk.isEmpty {
-                context.output.write(chunk)
+                console.write(chunk)
                 offset += UInt64(chunk.count)
                 continue
             }
-            guard follow else { return }
+            guard follow else { return console.finish() }
             try await context.clock.sleep(for: .milliseconds(500))
         }
+    }
+}
+
+/// A console log on its way to the user: its bytes as they are into a pipe or a file (for
+/// tools that read it), made printable on a terminal (a guest's escape sequences stay text).
+private struct ConsoleOutput {
+    let output: StandardOutput
+    var filter: TerminalStreamFilter?
+
+    init(_ output: StandardOutput) {
+        self.output = output
+        filter = output.isTerminal ? TerminalStreamFilter() : nil
+    }
+
+    mutating func write(_ bytes: some Collection<UInt8>) {
+        if filter != nil { output.write(filter!.filter(bytes)) } else { output.write(Data(bytes)) }
+    }
+
+    mutating func finish() {
+        if filter != nil { output.write(filter!.finish()) }
     }
 }

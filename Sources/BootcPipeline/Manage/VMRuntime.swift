@@ -10,13 +10,22 @@ package enum VMStatus: String, Codable, Sendable {
 
 struct VMRuntime: Sendable {
     let record: VMRecord
+    /// The VM's own domain; nil when there is none, or when the domain of that name is not
+    /// this VM's (`foreignDomain`): podman-bootc never acts on a domain it did not define.
     let domain: (any VirtualMachineDomain)?
     let connection: any HypervisorConnection
+    var foreignDomain = false
 
     /// Looks the VM's domain up on the connection it was created on (or `uri` when given).
     static func load(_ record: VMRecord, uri: String?, hypervisor: any Hypervisor) async throws -> VMRuntime {
         let connection = try await hypervisor.connect(uri: uri ?? record.libvirtURI)
-        return VMRuntime(record: record, domain: try await connection.domain(named: record.domainName), connection: connection)
+        guard let domain = try await connection.domain(named: record.domainName) else {
+            return VMRuntime(record: record, domain: nil, connection: connection)
+        }
+        guard DomainOwnership.belongs(metadata: await domain.metadata(), to: record) else {
+            return VMRuntime(record: record, domain: nil, connection: connection, foreignDomain: true)
+        }
+        return VMRuntime(record: record, domain: domain, connection: connection)
     }
 
     func status() async -> VMStatus {
@@ -31,12 +40,13 @@ struct VMRuntime: Sendable {
     /// The domain of a running VM, or the error that says what to do.
     func requireRunning() async throws -> any VirtualMachineDomain {
         let status = await status()
-        guard let domain else { throw VMStateError.domainMissing(name: record.name) }
+        let domain = try requireDomain()
         guard status == .running else { throw VMStateError.notRunning(name: record.name, status: status) }
         return domain
     }
 
     func requireDomain() throws -> any VirtualMachineDomain {
+        if foreignDomain { throw VMStateError.foreignDomain(name: record.name, domain: record.domainName, uri: connection.uri) }
         guard let domain else { throw VMStateError.domainMissing(name: record.name) }
         return domain
     }
@@ -46,6 +56,7 @@ enum VMStateError: ToolError {
     case notRunning(name: String, status: VMStatus)
     case running(name: String)
     case domainMissing(name: String)
+    case foreignDomain(name: String, domain: String, uri: String)
     case noConsoleLog(name: String, path: String)
     case consoleClosed(name: String)
 
@@ -59,6 +70,8 @@ enum VMStateError: ToolError {
             return "the console of VM \(name) closed: the VM stopped or another client took the console (`podman-bootc list -a` shows its state)"
         case .noConsoleLog(let name, let path):
             return "VM \(name) has no console log yet (\(path) is written once the VM starts); start it with `podman-bootc start \(name)`"
+        case .foreignDomain(let name, let domain, let uri):
+            return "the libvirt domain \(domain) on \(uri) is not VM \(name)'s (podman-bootc did not define it; its metadata has another or no podman-bootc id), so podman-bootc leaves it alone; remove or rename that domain with virsh if it is yours, then try again"
         case .domainMissing(let name):
             return "the libvirt domain of VM \(name) is gone; remove the VM with `podman-bootc rm \(name)`"
         }

@@ -125,6 +125,10 @@ final class GuestAgentChannel: @unchecked Sendable {
         while !(ends[0].finished && ends[1].finished) {
             let watched = [output, error].enumerated().filter { !ends[$0.offset].finished }
             var fds = watched.map { pollfd(fd: $0.element, events: Int16(POLLIN), revents: 0) }
+            // Checked on every pass: a guest that never stops writing still meets the deadline.
+            if let deadline, ContinuousClock.now >= deadline {
+                throw GuestAgentError(reason: "no answer within \(timeout ?? .zero)", timedOut: true)
+            }
             let wait = deadline.map { max(0, Int32(($0 - ContinuousClock.now).milliseconds)) } ?? -1
             let ready = poll(&fds, nfds_t(fds.count), wait)
             if ready < 0 && errno == EINTR { continue }
@@ -134,7 +138,12 @@ final class GuestAgentChannel: @unchecked Sendable {
                 let n = read(entry.element, &buffer, buffer.count)
                 if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                 guard n > 0 else { throw GuestAgentError(reason: "the channel closed (the VM stopped?)") }
-                let bytes = ends[entry.offset].feed(buffer[..<n])
+                let bytes: [UInt8]
+                do {
+                    bytes = try ends[entry.offset].feed(buffer[..<n])
+                } catch {
+                    throw GuestAgentError(reason: "\(error)")
+                }
                 written += UInt64(bytes.count)
                 if let outputLimit, written > outputLimit {
                     throw GuestAgentError(reason: "more than \(outputLimit >> 20) MiB of output; the rest was not kept")

@@ -44,14 +44,23 @@ package enum GuestAgentProtocol {
     }
 }
 
+/// The guest wrote what its agent never writes.
+package struct GuestAgentStreamError: Error, CustomStringConvertible {
+    package var reason: String
+    package var description: String { "the agent's answer is malformed: \(reason)" }
+}
+
 package struct GuestAgentRequestError: Error, CustomStringConvertible {
     package var description: String { "a command for the guest agent cannot hold a NUL byte" }
 }
 
 /// Splits one port's byte stream into the command's output and the end line
 /// "\nNONCE[ STATUS]\n" the agent writes after it. Bytes that may begin the end line are held
-/// back until they are known not to.
+/// back until they are known not to; an end line longer than any the agent writes is refused
+/// (the guest cannot make the host hold bytes without bound).
 package struct GuestAgentStreamEnd: Sendable {
+    /// The longest text after the nonce on a real end line (" -2147483648").
+    package static let longestTrailer = 32
     private let marker: [UInt8]
     private var held: [UInt8] = []
     /// The text after the nonce on the end line ("" on the error port), once it arrived.
@@ -67,15 +76,21 @@ package struct GuestAgentStreamEnd: Sendable {
     package var status: Int32? { trailer.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) } }
 
     /// Takes received bytes; returns those that belong to the command's output.
-    package mutating func feed<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+    package mutating func feed<Bytes: Collection>(_ bytes: Bytes) throws -> [UInt8] where Bytes.Element == UInt8 {
         guard trailer == nil else { return [] }
         held.append(contentsOf: bytes)
         if let start = Self.find(marker, in: held) {
             let afterMarker = start + marker.count
             guard let lineEnd = held[afterMarker...].firstIndex(of: UInt8(ascii: "\n")) else {
+                guard held.count - afterMarker <= Self.longestTrailer else {
+                    throw GuestAgentStreamError(reason: "an end line of more than \(Self.longestTrailer) bytes")
+                }
                 let output = Array(held[..<start])
                 held.removeFirst(start)
                 return output
+            }
+            guard lineEnd - afterMarker <= Self.longestTrailer else {
+                throw GuestAgentStreamError(reason: "an end line of more than \(Self.longestTrailer) bytes")
             }
             trailer = String(decoding: held[afterMarker..<lineEnd], as: UTF8.self)
             let output = Array(held[..<start])
