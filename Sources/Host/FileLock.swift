@@ -20,6 +20,20 @@ public final class FileLock: Sendable {
 
     private init(fd: Int32) { self.fd = fd }
 
+    /// A shared hold on the lock at `path`, taken as soon as no one holds it exclusively:
+    /// many holders at once, and `ifAvailable` fails for everyone else while any is held.
+    public static func shared(path: String) throws -> FileLock {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        while flock(fd, LOCK_SH) != 0 {
+            guard errno == EINTR else {
+                close(fd)
+                throw CocoaError(.fileLocking, userInfo: [NSFilePathErrorKey: path])
+            }
+        }
+        return FileLock(fd: fd)
+    }
+
     /// The lock at `path` if it is free now, else nil (someone else holds it).
     public static func ifAvailable(path: String) throws -> FileLock? {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)

@@ -9,6 +9,7 @@ import Host
 public enum CloudInitError: ToolError, Equatable {
     case notAFolder(String)
     case noUserData(String)
+    case unusableFile(String, limit: Int)
 
     public var exitCode: Int32 { ExitStatus.usage }
 
@@ -16,6 +17,8 @@ public enum CloudInitError: ToolError, Equatable {
         switch self {
         case .notAFolder(let path):
             return "--cloudinit \(path) is not a folder; give the folder that holds user-data (and meta-data, network-config)"
+        case .unusableFile(let path, let limit):
+            return "\(path) is not a regular file of at most \(limit >> 20) MiB; cloud-init's user-data, meta-data and network-config are small text files"
         case .noUserData(let path):
             return "\(path) has no user-data file, which cloud-init needs; see the cloud-init/ folder of podman-bootc for an example"
         }
@@ -43,7 +46,7 @@ public struct CloudInitSeed: Sendable {
         }
         var files: [(name: String, data: Data)] = []
         for name in Self.fileNames {
-            if let data = FileManager.default.contents(atPath: directory.appendingPathComponent(name).path) { files.append((name, data)) }
+            if let data = try Self.read(directory.appendingPathComponent(name)) { files.append((name, data)) }
         }
         guard files.contains(where: { $0.name == "user-data" }) else { throw CloudInitError.noUserData(directory.path) }
         let key = Self.key(files)
@@ -54,12 +57,15 @@ public struct CloudInitSeed: Sendable {
         if FileManager.default.fileExists(atPath: iso.path) { return iso }
 
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let stage = folder.appendingPathComponent(".stage-\(key)-\(getpid())")
-        let partial = folder.appendingPathComponent(".partial-\(key)-\(getpid()).iso")
-        defer {
-            try? FileManager.default.removeItem(at: stage)
-            try? FileManager.default.removeItem(at: partial)
+        Self.removeAbandonedWork(in: folder)
+        // A name no other podman-bootc picks (PIDs repeat across containers sharing the cache).
+        var template = Array(folder.appendingPathComponent(".work-XXXXXX").path.utf8CString)
+        guard mkdtemp(&template) != nil else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: folder.path])
         }
+        let work = URL(fileURLWithPath: String(cString: template))
+        defer { try? FileManager.default.removeItem(at: work) }
+        let stage = work.appendingPathComponent("cidata"), partial = work.appendingPathComponent("seed.iso")
         try FileManager.default.createDirectory(at: stage, withIntermediateDirectories: true)
         for file in files { try file.data.write(to: stage.appendingPathComponent(file.name)) }
         try await runner.check(["xorriso", "-as", "mkisofs", "-quiet", "-output", partial.path, "-volid", "cidata",
@@ -67,6 +73,35 @@ public struct CloudInitSeed: Sendable {
         chmod(partial.path, StateAccess.privateFile)
         guard rename(partial.path, iso.path) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: iso.path]) }
         return iso
+    }
+
+    /// What cloud-init reads of a seed is small; a larger file, a FIFO or a device is a mistake.
+    static let fileLimit = 16 << 20
+
+    /// A seed file's bytes: nil when absent; a regular file of at most `fileLimit` bytes.
+    static func read(_ url: URL) throws -> Data? {
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= fileLimit else {
+            throw CloudInitError.unusableFile(url.path, limit: fileLimit)
+        }
+        let data = try handle.read(upToCount: fileLimit + 1) ?? Data()
+        guard data.count <= fileLimit else { throw CloudInitError.unusableFile(url.path, limit: fileLimit) }
+        return data
+    }
+
+    /// Work folders of seeds being made: any older than an hour belongs to a process that died
+    /// (making a seed takes seconds).
+    static func removeAbandonedWork(in folder: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in names where name.hasPrefix(".work-") || name.hasPrefix(".stage-") || name.hasPrefix(".partial-") {
+            let path = folder.appendingPathComponent(name)
+            var info = stat()
+            guard lstat(path.path, &info) == 0, time(nil) - info.st_mtim.tv_sec > 3600 else { continue }
+            try? FileManager.default.removeItem(at: path)
+        }
     }
 
     /// sha256 over each present file's name, length and bytes, in a fixed order.

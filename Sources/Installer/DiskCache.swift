@@ -2,6 +2,7 @@
 
 import BootcCore
 import Foundation
+import Synchronization
 internal import CXattr
 import Host
 
@@ -60,6 +61,22 @@ public struct DiskCache: Sendable {
         try FileManager.default.removeItem(at: entry(for: key))
     }
 
+    /// Marks the entry `key` in use by this process until it exits (a run holds its disk from
+    /// the moment it finds it, before any VM record names it): `cache prune` leaves it alone.
+    public func holdInUse(_ key: String) throws {
+        let path = directory.appendingPathComponent(".\(key).use").path
+        guard Self.held.withLock({ $0[path] == nil }) else { return }
+        let hold = try FileLock.shared(path: path)
+        Self.held.withLock { $0[path] = hold }
+    }
+
+    private static let held = Mutex<[String: FileLock]>([:])
+
+    /// The entry's use lock if no process holds the entry in use now; nil otherwise.
+    public func lockUnused(_ key: String) throws -> FileLock? {
+        try FileLock.ifAvailable(path: directory.appendingPathComponent(".\(key).use").path)
+    }
+
     /// Serializes installs of one key across processes; the kernel drops the lock if we die.
     public func lock(_ key: String) throws -> FileLock {
         try FileLock(path: directory.appendingPathComponent(".\(key).lock").path)
@@ -87,11 +104,32 @@ public struct DiskCache: Sendable {
         let manifestURL = partial.appendingPathComponent(Self.manifestName)
         try encoder.encode(inPlace).write(to: manifestURL)
         chmod(manifestURL.path, StateAccess.privateFile)
+        // On the disk before the name says the entry is whole: a crash after the rename must
+        // not leave a published entry with a disk the page cache never wrote.
+        Self.syncFiles(in: partial)
         let final = entry(for: key)
         try? FileManager.default.removeItem(at: final)
         guard rename(partial.path, final.path) == 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: final.path])
         }
+        Self.sync(directory.path, flags: O_RDONLY | O_DIRECTORY)
+    }
+
+    /// fsync of every regular file directly in `folder`, then of the folder.
+    static func syncFiles(in folder: URL) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+            sync(folder.appendingPathComponent(name).path, flags: O_RDONLY | O_NOFOLLOW)
+        }
+        sync(folder.path, flags: O_RDONLY | O_DIRECTORY)
+    }
+
+    private static func sync(_ path: String, flags: Int32) {
+        let fd = open(path, flags | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG || info.st_mode & S_IFMT == S_IFDIR else { return }
+        fsync(fd)
     }
 
     /// Removes partial folders left by installs whose process is gone (killed mid-install).

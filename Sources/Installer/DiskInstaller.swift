@@ -160,6 +160,8 @@ public struct DiskInstaller: Sendable {
         let installer = try await resolveInstaller(request)
         let inputs = request.cacheKey(installer: installer)
         let key = inputs.key
+        // Held before the lookup: a concurrent `cache prune` cannot remove what this run found.
+        try cache.holdInUse(key)
         if let hit = cache.lookup(key) { return hit }
 
         cache.removeAbandonedPartials()

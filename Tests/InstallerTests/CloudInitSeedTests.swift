@@ -45,4 +45,32 @@ import Testing
             try await seed.iso(for: dir.appendingPathComponent("in"))
         }
     }
+
+    /// A user-data that is a device or a FIFO is refused at once (it would never end, or
+    /// never start); no work folder of the attempt stays.
+    @Test func userDataThatIsNotAFileIsRefused() async throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in")
+        let seed = CloudInitSeed(runner: SubprocessRunner(logger: Logger(label: "test")), folder: dir.appendingPathComponent("seeds"))
+        try FileManager.default.createSymbolicLink(atPath: input.appendingPathComponent("user-data").path, withDestinationPath: "/dev/zero")
+        await #expect(throws: CloudInitError.self) { try await seed.iso(for: input) }
+        try FileManager.default.removeItem(at: input.appendingPathComponent("user-data"))
+        #expect(mkfifo(input.appendingPathComponent("user-data").path, 0o600) == 0)
+        await #expect(throws: CloudInitError.self) { try await seed.iso(for: input) }
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("seeds").path)) ?? []
+        #expect(left.isEmpty, "\(left)")
+    }
+
+    /// Work folders of a process that died are removed by the next seed made there; fresh ones stay.
+    @Test func abandonedWorkIsPruned() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let old = dir.appendingPathComponent(".work-abc123"), fresh = dir.appendingPathComponent(".work-def456")
+        for folder in [old, fresh] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -7200)], ofItemAtPath: old.path)
+        CloudInitSeed.removeAbandonedWork(in: dir)
+        #expect(!FileManager.default.fileExists(atPath: old.path))
+        #expect(FileManager.default.fileExists(atPath: fresh.path))
+    }
 }

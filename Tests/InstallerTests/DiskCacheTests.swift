@@ -28,6 +28,20 @@ import Testing
         #expect(other.key != inputs.key)
     }
 
+    /// An entry held in use (a run found it) cannot be locked for removal by anyone else
+    /// (flock: another descriptor, in this process or another) for as long as the holder lives.
+    @Test func anEntryHeldInUseIsNotFreeForPruning() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = DiskCache(directory: dir)
+        let free = try cache.lockUnused("k-other")
+        #expect(free != nil)
+        try cache.holdInUse("k-held")
+        try cache.holdInUse("k-held")
+        #expect(try cache.lockUnused("k-held") == nil)
+    }
+
     @Test func entriesAppearWholeAndPartialsOfDeadProcessesGo() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

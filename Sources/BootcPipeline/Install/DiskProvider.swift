@@ -48,6 +48,9 @@ package struct InstalledDisks: DiskProvider {
     }
 
     package func cached(_ key: String) -> CacheManifest? {
-        DiskCache(directory: cache).lookup(key)
+        let disks = DiskCache(directory: cache)
+        // Held for the rest of this process, as install does (a VM is about to use it).
+        try? disks.holdInUse(key)
+        return disks.lookup(key)
     }
 }

@@ -92,7 +92,11 @@ package struct CacheInventory: Sendable {
             }
         }
         for entry in entries() where entry.usedBy.isEmpty && !warmOnly {
-            // Hold the install lock so a run that is about to reuse the entry is not cut off.
+            // A run that found the entry holds it in use until it exits (its VM record may not
+            // exist yet); then the install lock, so a run about to install it is not cut off.
+            guard let unused = try cache.lockUnused(entry.key) else { continue }
+            defer { withExtendedLifetime(unused) {} }
+            if context.vms.all().contains(where: { $0.diskKey == entry.key }) { continue }
             let lock = try cache.lock(entry.key)
             result.freedBytes += entry.allocatedBytes
             try cache.remove(entry.key)
