@@ -2,6 +2,7 @@
 
 import BootcCore
 import Foundation
+import Synchronization
 import Host
 
 public enum PodmanError: ToolError {
@@ -140,14 +141,37 @@ public struct Podman: Sendable {
         guard path.hasPrefix("/") else {
             throw PodmanError.unexpectedOutput(command: "podman image mount", detail: "expected a path, got \(path.debugDescription)")
         }
+        Self.heldMounts.withLock { $0[imageID, default: 0] += 1 }
         do {
             let value = try await body(URL(fileURLWithPath: path))
-            _ = try? await runner.run(command(PodmanArguments.unmountImage(imageID)))
+            if Self.release(imageID) { _ = try? await runner.run(command(PodmanArguments.unmountImage(imageID))) }
             return value
         } catch {
-            _ = try? await runner.run(command(PodmanArguments.unmountImage(imageID)))
+            if Self.release(imageID) { _ = try? await runner.run(command(PodmanArguments.unmountImage(imageID))) }
             throw error
         }
+    }
+
+    /// The mounts this process made and has not undone, per image: podman counts mounts of
+    /// an image across processes, so an unmount this process did not earn would take another
+    /// process's tree away under it.
+    private static let heldMounts = Mutex<[String: Int]>([:])
+
+    /// Takes one mount of `imageID` off this process's books; false when it holds none (an
+    /// interrupt's cleanup undid it already).
+    private static func release(_ imageID: String) -> Bool {
+        heldMounts.withLock {
+            guard let count = $0[imageID], count > 0 else { return false }
+            $0[imageID] = count == 1 ? nil : count - 1
+            return true
+        }
+    }
+
+    /// Undoes the mounts of the image that this process made and still holds (an interrupt
+    /// mid-install); nothing when it holds none.
+    public func unmountHeldMounts(of imageID: String) async {
+        let count = Self.heldMounts.withLock { $0.removeValue(forKey: imageID) ?? 0 }
+        for _ in 0..<count { await unmountImage(imageID) }
     }
 
     /// Undoes one mount of the image (best effort: it may not be mounted any more).

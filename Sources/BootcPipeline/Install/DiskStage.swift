@@ -43,12 +43,12 @@ struct DiskStage: Sendable {
     }
 
     /// Installs (or finds cached) the disk for `request`. An interrupt mid-install must not
-    /// leave the image mounted; the partial disk folder is removed by the next run (its
+    /// leave the image mounted (only this process's own mounts are undone); the partial disk folder is removed by the next run (its
     /// owner's PID is in its name).
     func install(_ request: InstallRequest, choices: DiskChoices) async throws -> CacheManifest {
         let podman = context.podman
         let imageID = request.image.id
-        return try await InterruptCleanup.shared.guarding({ await podman.unmountImage(imageID) }) {
+        return try await InterruptCleanup.shared.guarding({ await podman.unmountHeldMounts(of: imageID) }) {
             try await context.disks.install(request, connection: choices.connection, progress: context.progress)
         }
     }
