@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BootcPipelineTests",
-            dependencies: ["BootcPipeline", "PipelineFakes", "BootcCore", "Host", "Installer", "Podman", "Export"],
+            dependencies: ["BootcPipeline", "PipelineFakes", "BootcCore", "Host", "Installer", "Podman", "Export", "SSH"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BootcCLITests",

@@ -24,14 +24,17 @@ public struct TrustedOwners: Sendable, Equatable {
 public struct UntrustedFolderError: ToolError, Equatable {
     public var path: String
     public var reason: String
-    /// The file the user can name explicitly to use the folder anyway.
-    public var explicitOption: String
+    /// Why it matters here and what the user can do instead.
+    public var advice: String
 
     public var description: String { "\(path) \(explanation)" }
 
     /// The message after the path.
-    public var explanation: String {
-        "\(reason): podman-bootc uses a project folder's images.yml, layers/ and templates/ only when you own the folder "
+    public var explanation: String { "\(reason): \(advice)" }
+
+    /// For a project folder found rather than named: `explicitOption` names it explicitly.
+    public static func projectAdvice(explicitOption: String) -> String {
+        "podman-bootc uses a project folder's images.yml, layers/ and templates/ only when you own the folder "
             + "and no other user can write to it or to a folder above it (git's safe.directory rule); "
             + "if you trust it, name its images.yml explicitly: \(explicitOption)"
     }
@@ -40,15 +43,17 @@ public struct UntrustedFolderError: ToolError, Equatable {
 public enum TrustedFolder {
     /// Opens the folder at `path` (links in it resolved first) when `owners` own it and every
     /// folder above it, and no one else can write to it, nor replace it in a folder above.
-    public static func open(_ path: String, owners: TrustedOwners = .caller(), explicitOption: String) throws -> ConfinedFolder {
+    /// With `othersMayAdd`, the folder itself is judged as a folder above one: others may
+    /// write to it when it is sticky (a parent like /tmp for a folder made in it).
+    public static func open(_ path: String, owners: TrustedOwners = .caller(), othersMayAdd: Bool = false, advice: String) throws -> ConfinedFolder {
         guard let real = realpath(path, nil) else {
-            throw UntrustedFolderError(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))", explicitOption: explicitOption)
+            throw UntrustedFolderError(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))", advice: advice)
         }
         let resolved = String(cString: real)
         free(real)
-        return try ConfinedFolder(opening: resolved) { folder, isLast in
-            if let reason = problem(folder.status, owners: owners, isProjectFolder: isLast) {
-                throw UntrustedFolderError(path: folder.path.isEmpty ? "/" : folder.path, reason: reason, explicitOption: explicitOption)
+        return try ConfinedFolder(opening: resolved, hint: advice) { folder, isLast in
+            if let reason = problem(folder.status, owners: owners, isProjectFolder: isLast && !othersMayAdd) {
+                throw UntrustedFolderError(path: folder.path.isEmpty ? "/" : folder.path, reason: reason, advice: advice)
             }
         }
     }

@@ -32,7 +32,7 @@ public struct ProjectLocation: Sendable, Equatable {
                 defer { free(real) }
                 return try ConfinedFolder(opening: String(cString: real))
             }
-            return try TrustedFolder.open(root.path, owners: owners, explicitOption: "--config \(imagesFile.path)")
+            return try TrustedFolder.open(root.path, owners: owners, advice: UntrustedFolderError.projectAdvice(explicitOption: "--config \(imagesFile.path)"))
         } catch let problem as LayerProblem {
             throw problem
         } catch {

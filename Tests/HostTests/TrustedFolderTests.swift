@@ -47,18 +47,18 @@ import Testing
         try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
         chmod(base.path, 0o755)
         chmod(project.path, 0o755)
-        #expect(try TrustedFolder.open(project.path, owners: me, explicitOption: "--config x").path == project.resolvingSymlinksInPath().path)
+        #expect(try TrustedFolder.open(project.path, owners: me, advice: UntrustedFolderError.projectAdvice(explicitOption: "--config x")).path == project.resolvingSymlinksInPath().path)
 
         chmod(project.path, 0o777)
-        var error = #expect(throws: UntrustedFolderError.self) { try TrustedFolder.open(project.path, owners: me, explicitOption: "--config x") }
+        var error = #expect(throws: UntrustedFolderError.self) { try TrustedFolder.open(project.path, owners: me, advice: UntrustedFolderError.projectAdvice(explicitOption: "--config x")) }
         #expect(error?.reason.contains("writable by every user") == true && error?.description.contains("--config x") == true)
 
         chmod(project.path, 0o755)
         chmod(base.path, 0o777)
-        error = #expect(throws: UntrustedFolderError.self) { try TrustedFolder.open(project.path, owners: me, explicitOption: "--config x") }
+        error = #expect(throws: UntrustedFolderError.self) { try TrustedFolder.open(project.path, owners: me, advice: UntrustedFolderError.projectAdvice(explicitOption: "--config x")) }
         #expect(error?.path == base.resolvingSymlinksInPath().path)
         chmod(base.path, 0o1777)
-        _ = try TrustedFolder.open(project.path, owners: me, explicitOption: "--config x")
+        _ = try TrustedFolder.open(project.path, owners: me, advice: UntrustedFolderError.projectAdvice(explicitOption: "--config x"))
         chmod(base.path, 0o755)
         try? FileManager.default.removeItem(at: base)
     }
@@ -69,7 +69,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: base) }
         #expect(chown(project.path, 65534, 65534) == 0)
         let error = #expect(throws: UntrustedFolderError.self) {
-            try TrustedFolder.open(project.path, owners: TrustedOwners(uids: [0]), explicitOption: "--config y")
+            try TrustedFolder.open(project.path, owners: TrustedOwners(uids: [0]), advice: "use --config y")
         }
         #expect(error?.reason.contains("uid 65534") == true, "\(String(describing: error))")
     }
