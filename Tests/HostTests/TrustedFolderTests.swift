@@ -5,7 +5,7 @@ import Foundation
 @testable import Host
 import Testing
 
-@Suite struct TrustedFolderTests {
+@Suite struct TrustedFolderRuleTests {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("trusted-\(UUID().uuidString)")
     let me = TrustedOwners(uids: [geteuid(), 0])
 
