@@ -46,7 +46,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Layers",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["Host", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(
             name: "Export",
@@ -86,14 +86,14 @@ let package = Package(
         .testTarget(name: "HostTests", dependencies: ["Host", "BootcCore"], swiftSettings: swiftSettings),
         .testTarget(name: "PodmanTests", dependencies: ["Podman", "Host", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "InstallerTests", dependencies: ["Installer", "Host", "Podman", "BootcCore", "GoldenFiles", .product(name: "Logging", package: "swift-log")], exclude: ["Golden"], swiftSettings: swiftSettings),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "GoldenFiles"], exclude: ["Golden", "Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Host", "GoldenFiles"], exclude: ["Golden", "Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "InvarianceTests", dependencies: ["Invariance", "GoldenFiles"], swiftSettings: swiftSettings),
         .testTarget(name: "ExportTests", dependencies: ["Export", "BootcCore", "Host", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "GoldenFiles"], exclude: ["Golden"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BootcPipelineTests",
-            dependencies: ["BootcPipeline", "PipelineFakes", "BootcCore", "Host", "Installer", "Podman", "Export"],
+            dependencies: ["BootcPipeline", "PipelineFakes", "BootcCore", "Host", "Installer", "Podman", "Export", "SSH"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BootcCLITests",

@@ -1,5 +1,6 @@
 // A folder reached without following a symbolic link anywhere on its path, in which entries
-// are only ever created new: what `run --artifact` and `--logs` write into.
+// are only ever created new: what `run --artifact` and `--logs` write into, and (with the
+// reading side in ConfinedFolderReading.swift) a project folder's files.
 
 import BootcCore
 import Foundation
@@ -7,24 +8,28 @@ import Foundation
 public struct ConfinedPathError: ToolError {
     public var path: String
     public var reason: String
+    /// What the user can do about it.
+    public var hint: String
 
-    public init(path: String, reason: String) {
+    public static let artifactsHint = "podman-bootc writes artifacts and logs only into real folders, never through a symbolic link; give a path without links"
+    public static let projectHint = "podman-bootc reads and writes a project's files (images.yml, layers/, templates/, .build/) only as real files and folders, never through a symbolic link"
+
+    public init(path: String, reason: String, hint: String = ConfinedPathError.artifactsHint) {
         self.path = path
         self.reason = reason
+        self.hint = hint
     }
 
-    public var description: String {
-        "\(path) \(reason): podman-bootc writes artifacts and logs only into real folders, never through a symbolic link; give a path without links"
-    }
+    public var description: String { hint.isEmpty ? "\(path) \(reason)" : "\(path) \(reason): \(hint)" }
 }
 
 /// An open folder. Every step into it is an `openat` with O_NOFOLLOW, so a link planted in
 /// the path (by another local user, or by an earlier copy) is refused, not followed.
 public final class ConfinedFolder: @unchecked Sendable {
     public let path: String
-    private let fd: Int32
+    let fd: Int32
 
-    private init(fd: Int32, path: String) {
+    init(fd: Int32, path: String) {
         self.fd = fd
         self.path = path
     }
@@ -44,7 +49,7 @@ public final class ConfinedFolder: @unchecked Sendable {
         self.init(fd: dup(folder.fd), path: folder.path.isEmpty ? "/" : folder.path)
     }
 
-    private func child(_ name: String) -> String { path + "/" + name }
+    func child(_ name: String) -> String { path + "/" + name }
 
     /// The sub-folder `name`, created with `mode` when missing; a link or file there is refused.
     public func subfolder(_ name: String, mode: mode_t) throws -> ConfinedFolder {
@@ -80,7 +85,7 @@ public final class ConfinedFolder: @unchecked Sendable {
         throw ConfinedPathError(path: child(name), reason: reason)
     }
 
-    private func isLink(_ name: String) -> Bool {
+    func isLink(_ name: String) -> Bool {
         var info = stat()
         return fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFLNK
     }
@@ -90,7 +95,7 @@ public final class ConfinedFolder: @unchecked Sendable {
         !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
     }
 
-    private static func checkName(_ name: String, in folder: ConfinedFolder) throws {
+    static func checkName(_ name: String, in folder: ConfinedFolder) throws {
         guard isSafeName(name) else { throw ConfinedPathError(path: folder.path + "/" + name.debugDescription, reason: "is not a single file name") }
     }
 }
@@ -111,7 +116,9 @@ public final class FileDescriptorHandle: @unchecked Sendable {
     /// put in its place would otherwise fail the read, block it forever, or never end.
     public static func openRegularFile(_ path: String) throws -> FileDescriptorHandle {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw ConfinedPathError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
+        guard fd >= 0 else {
+            throw ConfinedPathError(path: path, reason: errno == ELOOP ? "is a symbolic link" : "cannot be read (\(String(cString: strerror(errno))))")
+        }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             close(fd)
@@ -127,6 +134,18 @@ public final class FileDescriptorHandle: @unchecked Sendable {
             if count >= 0 { return count }
             guard errno == EINTR else { throw ConfinedPathError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
         }
+    }
+
+    /// Everything up to the end, refused when longer than `limit` (a device never ends).
+    public func readAll(limit: Int) throws -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while data.count <= limit {
+            let count = try read(into: &buffer)
+            guard count > 0 else { return data }
+            data.append(contentsOf: buffer[..<count])
+        }
+        throw ConfinedPathError(path: path, reason: "is larger than \(limit >> 10) KiB", hint: "")
     }
 
     /// Writes all of `bytes`.

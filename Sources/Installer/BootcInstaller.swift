@@ -73,12 +73,14 @@ public struct BootcInstaller: Sendable {
 
     /// bootc images declare their root filesystem in /usr/lib/bootc/install/*.toml
     /// (`[install.filesystem.root] type = "xfs"`); without it bootc needs --filesystem.
+    /// The image's files are read as the image sees them (links resolved inside it, never onto
+    /// the host) and each is capped: a link to /dev/zero or /etc/shadow reads nothing.
     public static func declaresRootFilesystem(imageRoot: URL) -> Bool {
-        let dir = imageRoot.appendingPathComponent("usr/lib/bootc/install")
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return files.filter { $0.hasSuffix(".toml") }.contains { name in
-            let text = (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? ""
-            return text.contains("[install.filesystem.root]")
+        guard let tree = try? ImageTree(root: imageRoot.standardizedFileURL.path),
+              let folder = tree.resolved("/usr/lib/bootc/install") else { return false }
+        return tree.children(folder).filter { $0.hasSuffix(".toml") }.contains { name in
+            guard let file = tree.resolved(folder + "/" + name) else { return false }
+            return tree.smallFile(file)?.contains("[install.filesystem.root]") == true
         }
     }
 

@@ -153,11 +153,12 @@ public final class ImageTree: @unchecked Sendable {
         return "/" + done.joined(separator: "/")
     }
 
-    /// A regular file's descriptor (never through a link).
+    /// A regular file's descriptor (never through a link; O_NONBLOCK so that a FIFO swapped in
+    /// after a look at the entry cannot block the open).
     public func openFile(_ path: String) -> Int32? {
         guard let (fd, name) = parent(of: path) else { return nil }
         defer { close(fd) }
-        let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         return file >= 0 ? file : nil
     }
 

@@ -8,6 +8,9 @@ extension ImageTree {
     func smallData(_ path: String, limit: Int = 64 << 10) -> Data? {
         guard let entry = entry(path), entry.kind == .file, entry.size <= UInt64(limit), let fd = openFile(path) else { return nil }
         defer { close(fd) }
+        // Checked again on what was opened: a folder source can change between the two looks.
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= limit else { return nil }
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while data.count <= limit {

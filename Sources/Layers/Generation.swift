@@ -2,6 +2,7 @@
 // version the seed's tags use.
 
 import Foundation
+import Host
 
 public struct ProjectInvalid: Error, Sendable {
     public var problems: [LayerProblem]
@@ -22,41 +23,66 @@ extension Project {
         var files = ["Containerfile": Data(image.containerfile.utf8)]
         if let routes = image.traefikRoutes { files["traefik-routes.yml"] = Data(routes.utf8) }
         if !image.serviceFragments.isEmpty {
-            let header = root.appendingPathComponent("templates/supervisord.header.conf")
-            if let text = try? Data(contentsOf: header) { files["fragments/00-header.conf"] = text }
+            if let supervisordHeader { files["fragments/00-header.conf"] = supervisordHeader }
             for fragment in image.serviceFragments { files["fragments/\(fragment.layer).conf"] = Data(fragment.text.utf8) }
         }
         return files
     }
 
     /// Whether .build/IMAGE/ holds exactly what `write` would put there (for plans that must
-    /// not write: an unchanged folder hashes as a freshly written one would).
+    /// not write: an unchanged folder hashes as a freshly written one would). Read without
+    /// following links: a link there is never what `write` puts there.
     public func isWritten(_ image: GeneratedImage) -> Bool {
-        let folder = root.appendingPathComponent(".build").appendingPathComponent(image.name)
+        guard let build = try? folder.existingSubfolder(".build"), let output = try? build.existingSubfolder(image.name) else { return false }
         let expected = files(of: image)
-        guard let found = FileManager.default.enumerator(atPath: folder.path)?.compactMap({ $0 as? String }) else { return false }
-        let foundFiles = found.filter { path in
-            var isFolder: ObjCBool = false
-            return FileManager.default.fileExists(atPath: folder.appendingPathComponent(path).path, isDirectory: &isFolder) && !isFolder.boolValue
+        var found: [String: Data] = [:]
+        guard Self.collectFiles(in: output, prefix: "", limit: expected.count, into: &found) else { return false }
+        return found == expected
+    }
+
+    /// The regular files under `folder` by relative path; false on anything else (a link,
+    /// a device, an unreadable file) or more than `limit` files.
+    private static func collectFiles(in folder: ConfinedFolder, prefix: String, limit: Int, into found: inout [String: Data]) -> Bool {
+        for name in folder.names() {
+            switch folder.kind(of: name) {
+            case .file:
+                guard found.count < limit, let data = try? folder.readFile(name, limit: 64 << 20) else { return false }
+                found[prefix + name] = data
+            case .folder:
+                guard prefix.isEmpty, let sub = try? folder.existingSubfolder(name),
+                      collectFiles(in: sub, prefix: name + "/", limit: limit, into: &found) else { return false }
+            default:
+                return false
+            }
         }
-        guard Set(foundFiles) == Set(expected.keys) else { return false }
-        return expected.allSatisfy { (try? Data(contentsOf: folder.appendingPathComponent($0.key))) == $0.value }
+        return true
     }
 
     /// Writes the generated files under `root`/.build/, replacing what an earlier run wrote
-    /// for the same images; returns the Containerfiles' paths.
+    /// for the same images; returns the Containerfiles' paths. Every step is relative to the
+    /// open project folder and never follows a link: a link planted at .build, .build/IMAGE
+    /// or a file in it is refused or removed itself, never written or deleted through.
     @discardableResult
     public func write(_ generated: [GeneratedImage]) throws -> [URL] {
         var written: [URL] = []
-        for image in generated {
-            let folder = root.appendingPathComponent(".build").appendingPathComponent(image.name)
-            try? FileManager.default.removeItem(at: folder)
-            for (path, data) in files(of: image).sorted(by: { $0.key < $1.key }) {
-                let file = folder.appendingPathComponent(path)
-                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try data.write(to: file)
+        do {
+            let build = try folder.subfolder(".build", mode: 0o755)
+            for image in generated {
+                try build.removeTree(image.name)
+                let output = try build.subfolder(image.name, mode: 0o755)
+                for (path, data) in files(of: image).sorted(by: { $0.key < $1.key }) {
+                    var parts = path.split(separator: "/").map(String.init)
+                    let name = parts.removeLast()
+                    var target = output
+                    for part in parts { target = try target.subfolder(part, mode: 0o755) }
+                    let file = try target.createFile(name, mode: StateAccess.userMode(0o644), replacing: false)
+                    try data.withUnsafeBytes { try file.write($0) }
+                }
+                written.append(root.appendingPathComponent(".build").appendingPathComponent(image.name).appendingPathComponent("Containerfile"))
             }
-            written.append(folder.appendingPathComponent("Containerfile"))
+        } catch var error as ConfinedPathError {
+            error.hint = ConfinedPathError.projectHint
+            throw error
         }
         return written
     }

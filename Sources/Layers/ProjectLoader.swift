@@ -1,35 +1,167 @@
 // Loads a project folder (images.yml + layers/*/) into values, collecting every problem in
-// the files rather than stopping at the first.
+// the files rather than stopping at the first. The folder is held open and every file in it
+// read relative to it, never through a link; a folder found (the current one, --dir) is used
+// only when it is the caller's (see TrustedFolder), one named with --config whoever owns it.
 
 import Foundation
+import Host
+
+/// Where a project is: its folder and its images.yml, and whether the user named the file.
+public struct ProjectLocation: Sendable, Equatable {
+    public var root: URL
+    public var imagesFile: URL
+    /// Named with --config: the user's explicit choice, used whoever owns the folder.
+    public var isNamed: Bool
+
+    /// `imagesFile` nil: `root`/images.yml, found rather than named.
+    public init(root: URL, imagesFile: URL? = nil) {
+        self.root = root.standardizedFileURL
+        self.imagesFile = (imagesFile ?? root.appendingPathComponent("images.yml")).standardizedFileURL
+        self.isNamed = imagesFile != nil
+    }
+
+    static let textLimit = 1 << 20
+
+    /// The project folder, open: checked for ownership unless the user named it.
+    func openFolder(owners: TrustedOwners) throws(LayerProblem) -> ConfinedFolder {
+        do {
+            if isNamed {
+                guard let real = realpath(root.path, nil) else {
+                    throw LayerProblem(file: root.path, line: nil, message: "cannot be opened (\(String(cString: strerror(errno))))")
+                }
+                defer { free(real) }
+                return try ConfinedFolder(opening: String(cString: real))
+            }
+            return try TrustedFolder.open(root.path, owners: owners, advice: UntrustedFolderError.projectAdvice(explicitOption: "--config \(imagesFile.path)"))
+        } catch let problem as LayerProblem {
+            throw problem
+        } catch {
+            throw LayerProblem(error, file: root.path)
+        }
+    }
+
+    /// images.yml's text: a named file through its own path (its last component no link), a
+    /// found one through the open project folder.
+    func imagesText(in folder: ConfinedFolder) throws(LayerProblem) -> String {
+        let data: Data?
+        do {
+            if isNamed || imagesFile.deletingLastPathComponent().path != root.path {
+                var info = stat()
+                if lstat(imagesFile.path, &info) != 0 {
+                    data = nil
+                } else {
+                    data = try FileDescriptorHandle.openRegularFile(imagesFile.path).readAll(limit: Self.textLimit)
+                }
+            } else {
+                data = try folder.readFile(imagesFile.lastPathComponent, limit: Self.textLimit)
+            }
+        } catch var refused as ConfinedPathError {
+            refused.hint = ConfinedPathError.projectHint
+            throw LayerProblem(refused, file: imagesFile.path)
+        } catch {
+            throw LayerProblem(error, file: imagesFile.path)
+        }
+        guard let data, let text = String(data: data, encoding: .utf8) else {
+            throw LayerProblem(file: imagesFile.path, line: nil, message: "cannot read it; run in a project folder that has an images.yml, or pass --config FILE")
+        }
+        return text
+    }
+}
 
 public struct Project: Sendable {
-    public var root: URL
+    /// Where it was loaded from (bases of an image are loaded from there too).
+    public var location: ProjectLocation
+    public var root: URL { location.root }
+    /// The project folder, held open: .build/ is written relative to it.
+    public var folder: ConfinedFolder
     public var images: ImagesFile
     public var layers: [String: Layer]
+    /// templates/supervisord.header.conf, read at load (never through a link).
+    public var supervisordHeader: Data?
     /// Problems found while reading (syntax, types, unknown keys); validation adds the rest.
     public var readProblems: [LayerProblem]
     /// `generate --tag`: replaces every `auto` tag.
     public var tagOverride: String?
 
     /// Reads `root`/images.yml (or `imagesFile`) and every folder under `root`/layers.
-    public static func load(root: URL, imagesFile: URL? = nil) throws(LayerProblem) -> Project {
-        let imagesURL = imagesFile ?? root.appendingPathComponent("images.yml")
-        guard let text = try? String(contentsOf: imagesURL, encoding: .utf8) else {
-            throw LayerProblem(file: imagesURL.path, line: nil, message: "cannot read it; run in a project folder that has an images.yml, or pass --config FILE")
-        }
+    public static func load(root: URL, imagesFile: URL? = nil, owners: TrustedOwners = .caller()) throws(LayerProblem) -> Project {
+        try load(ProjectLocation(root: root, imagesFile: imagesFile), owners: owners)
+    }
+
+    public static func load(_ location: ProjectLocation, owners: TrustedOwners = .caller()) throws(LayerProblem) -> Project {
+        let folder = try location.openFolder(owners: owners)
+        let text = try location.imagesText(in: folder)
         var collector = ProblemCollector()
-        let images = ImagesFileReader.read(file: imagesURL.path, text: text, into: &collector)
+        let images = ImagesFileReader.read(file: location.imagesFile.path, text: text, into: &collector)
         var layers: [String: Layer] = [:]
-        let layersFolder = root.appendingPathComponent("layers")
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: layersFolder.path)) ?? []).sorted()
-        for name in names where !name.hasPrefix(".") {
-            let folder = layersFolder.appendingPathComponent(name)
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else { continue }
-            layers[name] = LayerReader.read(name: name, folder: folder, into: &collector)
+        let layersFolder = collector.attempt { () throws(LayerProblem) in try Self.subfolder("layers", of: folder) } ?? nil
+        for name in layersFolder?.names() ?? [] where !name.hasPrefix(".") {
+            // Files beside the layers are not layers; a link is reported, not followed.
+            guard let layersFolder, let kind = layersFolder.kind(of: name), kind == .folder || kind == .link else { continue }
+            guard let layer = collector.attempt({ () throws(LayerProblem) in try Self.subfolder(name, of: layersFolder) }) ?? nil else { continue }
+            layers[name] = LayerReader.read(name: name, folder: layer, into: &collector)
         }
-        return Project(root: root, images: images, layers: layers, readProblems: collector.problems)
+        let header = collector.attempt { () throws(LayerProblem) -> Data? in
+            guard let templates = try Self.subfolder("templates", of: folder) else { return nil }
+            return try Self.file("supervisord.header.conf", in: templates)
+        } ?? nil
+        return Project(location: location, folder: folder, images: images, layers: layers, supervisordHeader: header,
+                       readProblems: collector.problems)
+    }
+
+    /// The sub-folder `name`, nil when missing; a link there is a problem, not followed.
+    static func subfolder(_ name: String, of folder: ConfinedFolder) throws(LayerProblem) -> ConfinedFolder? {
+        do { return try folder.existingSubfolder(name) } catch {
+            throw LayerProblem(error, file: folder.path + "/" + name)
+        }
+    }
+
+    /// The text file `name` (at most 1 MiB), nil when missing; a link there is a problem.
+    static func file(_ name: String, in folder: ConfinedFolder) throws(LayerProblem) -> Data? {
+        do { return try folder.readFile(name, limit: ProjectLocation.textLimit) } catch {
+            throw LayerProblem(error, file: folder.path + "/" + name)
+        }
+    }
+}
+
+extension LayerProblem {
+    /// A refused path as a problem of the file it names (said once, not twice).
+    init(_ error: any Error, file: String) {
+        switch error {
+        case let refused as UntrustedFolderError:
+            self.init(file: refused.path, line: nil, message: refused.explanation)
+        case let refused as ConfinedPathError:
+            self.init(file: refused.path, line: nil, message: refused.hint.isEmpty ? refused.reason : "\(refused.reason): \(refused.hint)")
+        default:
+            self.init(file: file, line: nil, message: "\(error)")
+        }
+    }
+}
+
+extension ProjectLocation {
+    /// The image names its images.yml defines (empty when it does not parse), read as `load`
+    /// reads it: a found folder must be the caller's.
+    public func imageNames(owners: TrustedOwners = .caller()) throws(LayerProblem) -> [String] {
+        ImagesFile.imageNames(in: try imagesText(in: try openFolder(owners: owners)))
+    }
+}
+
+extension ProjectLocation {
+    /// Writes layers/`name`/layer.yml (both new) relative to the open project folder, never
+    /// through a link; nil when the layer exists already. Returns the file's path.
+    public func createLayer(_ name: String, text: String, owners: TrustedOwners = .caller()) throws -> String? {
+        let folder = try openFolder(owners: owners)
+        do {
+            let layers = try folder.subfolder("layers", mode: 0o755)
+            guard layers.kind(of: name) == nil else { return nil }
+            let layer = try layers.subfolder(name, mode: 0o755)
+            let file = try layer.createFile("layer.yml", mode: StateAccess.userMode(0o644), replacing: false)
+            try Data(text.utf8).withUnsafeBytes { try file.write($0) }
+            return file.path
+        } catch var error as ConfinedPathError {
+            error.hint = ConfinedPathError.projectHint
+            throw error
+        }
     }
 }
 
@@ -117,16 +249,15 @@ enum ImagesFileReader {
 }
 
 enum LayerReader {
-    static func read(name: String, folder: URL, into collector: inout ProblemCollector) -> Layer {
-        let fileManager = FileManager.default
-        let files = Set(InstallFile.allCases.filter { fileManager.fileExists(atPath: folder.appendingPathComponent($0.rawValue).path) })
-        var isFolder: ObjCBool = false
-        let hasSource = fileManager.fileExists(atPath: folder.appendingPathComponent("src").path, isDirectory: &isFolder) && isFolder.boolValue
+    static func read(name: String, folder: ConfinedFolder, into collector: inout ProblemCollector) -> Layer {
+        let files = Set(InstallFile.allCases.filter { folder.kind(of: $0.rawValue) != nil })
+        let hasSource = folder.kind(of: "src") == .folder
         var layer = Layer(name: name, folder: folder.path, config: LayerConfig(), files: files, hasSourceFolder: hasSource)
-        let configURL = folder.appendingPathComponent("layer.yml")
-        guard let text = try? String(contentsOf: configURL, encoding: .utf8) else { return layer }
-        layer.configFile = configURL.path
-        layer.config = config(file: configURL.path, text: text, into: &collector)
+        let configFile = folder.path + "/layer.yml"
+        guard let data = collector.attempt({ () throws(LayerProblem) in try Project.file("layer.yml", in: folder) }) ?? nil,
+              let text = String(data: data, encoding: .utf8) else { return layer }
+        layer.configFile = configFile
+        layer.config = config(file: configFile, text: text, into: &collector)
         return layer
     }
 

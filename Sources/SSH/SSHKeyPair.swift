@@ -2,6 +2,7 @@
 
 import Crypto
 import Foundation
+import Host
 
 public struct SSHKeyPair: Sendable {
     public let privateKey: Curve25519.Signing.PrivateKey
@@ -64,14 +65,26 @@ public struct SSHKeyPair: Sendable {
     }
 
     /// Writes the private key (0600, created so, never world-readable even briefly) and the
-    /// public key next to it.
+    /// public key next to it, in podman-bootc's own (private) state; never through a link.
     public func write(privateKeyTo url: URL, comment: String) throws {
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path]) }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         try handle.write(contentsOf: Data(openSSHPrivateKey(comment: comment).utf8))
         fchmod(fd, 0o600)
-        try Data((authorizedKeyLine(comment: comment) + "\n").utf8).write(to: url.appendingPathExtension("pub"))
+        let pub = open(url.path + ".pub", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard pub >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path + ".pub"]) }
+        try FileHandle(fileDescriptor: pub, closeOnDealloc: true).write(contentsOf: Data((authorizedKeyLine(comment: comment) + "\n").utf8))
+    }
+
+    /// Writes `name` (the private key) and `name`.pub (0600 both) into `folder`, both new
+    /// (O_CREAT|O_EXCL|O_NOFOLLOW relative to the open folder): a file or link planted there
+    /// is refused, never written through.
+    public func write(into folder: ConfinedFolder, name: String, comment: String) throws {
+        let key = try folder.createFile(name, mode: 0o600, replacing: false)
+        try Data(openSSHPrivateKey(comment: comment).utf8).withUnsafeBytes { try key.write($0) }
+        let pub = try folder.createFile(name + ".pub", mode: 0o600, replacing: false)
+        try Data((authorizedKeyLine(comment: comment) + "\n").utf8).withUnsafeBytes { try pub.write($0) }
     }
 }
 

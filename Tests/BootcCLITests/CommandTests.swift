@@ -36,6 +36,16 @@ import Testing
         #expect(throws: (any Error).self) { try RunCommand.parse(argv) }
     }
 
+    /// $PODMAN_BOOTC_INSTALLER is the default an admin or CI sets; --installer still wins.
+    @Test func theInstallerDefaultComesFromTheEnvironment() throws {
+        #expect(try InstallerChoice.resolve(nil, environment: [:]) == .auto)
+        #expect(try InstallerChoice.resolve(nil, environment: ["PODMAN_BOOTC_INSTALLER": ""]) == .auto)
+        #expect(try InstallerChoice.resolve(nil, environment: ["PODMAN_BOOTC_INSTALLER": "direct"]) == .direct)
+        #expect(try InstallerChoice.resolve(.bootc, environment: ["PODMAN_BOOTC_INSTALLER": "direct"]) == .bootc)
+        #expect(throws: ValidationError.self) { try InstallerChoice.resolve(nil, environment: ["PODMAN_BOOTC_INSTALLER": "Direct"]) }
+        #expect(try RunCommand.parse(["--installer", "direct", "img"]).disk.choices.installer == .direct)
+    }
+
     @Test func cacheWarmSharesTheVMShapeOptions() throws {
         let command = try CacheWarm.parse(["--cpus", "3", "--memory", "1536M", "-u", "dev", "img"])
         let options = try command.shape.vmOptions(disk: command.disk.choices, libvirtURI: nil, removeOnExit: true)

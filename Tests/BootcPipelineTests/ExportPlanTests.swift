@@ -2,6 +2,8 @@
 
 @testable import BootcPipeline
 import BootcCore
+import Host
+import SSH
 import Export
 import Foundation
 import Testing
@@ -67,5 +69,77 @@ import Testing
         #expect(throws: ExportUsageError.identityFolderNotEmpty(folder.path)) {
             try ExportSequence.Plan(request(.qcow2, output: folder.appendingPathComponent("d.qcow2").path, identity: folder.path))
         }
+    }
+}
+
+/// export writes keys only into a folder that stays the caller's, and the disk into -o's
+/// folder without a guessable partial name.
+@Suite struct ExportOutputTrustTests {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("export-trust-\(UUID().uuidString.prefix(6))")
+
+    init() throws { try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true) }
+
+    func plan(identity: String) throws -> ExportSequence.Plan {
+        try ExportSequence.Plan(ExportRequest(target: "localhost/x", config: nil, format: .qcow2, output: base.appendingPathComponent("d.qcow2").path,
+                                              tag: nil, identity: identity, name: nil, user: .root, disk: DiskChoices(), cpus: 2, memoryMiB: 2048))
+    }
+
+    @Test func anIdentityFolderOthersCanWriteToIsRefusedUpFront() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let folder = base.appendingPathComponent("id")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        chmod(folder.path, 0o777)
+        let error = #expect(throws: ExportUsageError.self) { try plan(identity: folder.path) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("writable by every user"))
+        chmod(folder.path, 0o700)
+        _ = try plan(identity: folder.path)
+        // A new folder in a parent others may write to (not sticky): refused too.
+        chmod(base.path, 0o777)
+        #expect(throws: ExportUsageError.self) { try plan(identity: base.appendingPathComponent("new").path) }
+        chmod(base.path, 0o755)
+    }
+
+    @Test(.enabled(if: geteuid() == 0)) func anotherUsersEmptyFolderIsRefused() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let folder = base.appendingPathComponent("theirs")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        chmod(folder.path, 0o700)
+        #expect(chown(folder.path, 65534, 65534) == 0)
+        let error = #expect(throws: ExportUsageError.self) { try plan(identity: folder.path) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("uid 65534"))
+        #expect(throws: UntrustedFolderError.self) { try PrivateOutputFolder(folder.path) }
+    }
+
+    @Test func keysAreWrittenNewIntoTheHeldFolder() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let output = try PrivateOutputFolder(base.appendingPathComponent("made").path)
+        #expect(output.created && output.folder.status.st_mode & 0o777 == 0o700)
+        // A link planted in the folder where a key goes is refused, not written through.
+        let victim = base.appendingPathComponent("victim")
+        try "keep".write(to: victim, atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: base.appendingPathComponent("made/id_ed25519").path, withDestinationPath: victim.path)
+        #expect(throws: ConfinedPathError.self) { try SSHKeyPair().write(into: output.folder, name: "id_ed25519", comment: "c") }
+        #expect(try String(contentsOf: victim, encoding: .utf8) == "keep")
+        output.removeWritten()
+        #expect(!FileManager.default.fileExists(atPath: base.appendingPathComponent("made").path))
+    }
+
+    /// Across filesystems (/dev/shm to the temporary folder) the copy keeps holes, leaves no
+    /// partial file and never replaces an existing output.
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: "/dev/shm"))) func aCopiedDiskKeepsItsHolesAndReplacesNothing() throws {
+        defer { try? FileManager.default.removeItem(at: base) }
+        let disk = URL(fileURLWithPath: "/dev/shm/export-disk-\(UUID().uuidString.prefix(6))")
+        defer { try? FileManager.default.removeItem(at: disk) }
+        let fd = open(disk.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(fd >= 0)
+        #expect(pwrite(fd, "start", 5, 0) == 5 && pwrite(fd, "end", 3, (64 << 20) - 3) == 3)
+        close(fd)
+        let output = base.appendingPathComponent("disk.raw")
+        try DiskPublisher.publish(disk, at: output)
+        #expect(try Data(contentsOf: output) == (try Data(contentsOf: disk)))
+        var info = stat()
+        #expect(stat(output.path, &info) == 0 && Int(info.st_blocks) * 512 < 8 << 20, "holes stay holes: \(info.st_blocks) blocks")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: base.path) == ["disk.raw"])
+        #expect(throws: ExportError.outputExists(output.path)) { try DiskPublisher.publish(disk, at: output) }
     }
 }

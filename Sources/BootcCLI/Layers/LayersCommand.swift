@@ -25,9 +25,12 @@ struct ProjectOptions: ParsableArguments {
 
     var root: URL { URL(fileURLWithPath: dir ?? FileManager.default.currentDirectoryPath).standardizedFileURL }
 
+    /// --config names the project explicitly: used whoever owns it; a found one must be yours.
+    var location: ProjectLocation { ProjectLocation(root: root, imagesFile: config.map { URL(fileURLWithPath: $0) }) }
+
     func load() throws -> Project {
         do {
-            return try Project.load(root: root, imagesFile: config.map { URL(fileURLWithPath: $0) })
+            return try Project.load(location)
         } catch {
             throw LayersError.problems([error])
         }
@@ -66,6 +69,9 @@ struct LayersGenerate: ParsableCommand {
             for file in try UserFiles.write({ try loaded.write(generated) }) {
                 FileHandle.standardError.write(Data("generated \(file.path)\n".utf8))
             }
+        } catch let refused as ToolError {
+            // A link planted in .build/: the project's to fix, not ours.
+            throw LayersError.usage("cannot write .build/: \(refused)")
         } catch {
             throw LayersError.internalError("cannot write .build/: \(error.localizedDescription)")
         }
@@ -165,9 +171,6 @@ struct LayersNew: ParsableCommand {
             throw LayersError.usage("layer name \(name.debugDescription) must be lower-case letters, digits and hyphens")
         }
         let folder = project.root.appendingPathComponent("layers").appendingPathComponent(name)
-        guard !FileManager.default.fileExists(atPath: folder.path) else {
-            throw LayersError.usage("layer \(name) exists already (\(folder.path))")
-        }
         let text = """
             # Layer \(name): one concern. Add packages here, or install files beside this one
             # (root.yml, pixi.toml, package.json, Cargo.toml, user.yml).
@@ -178,15 +181,18 @@ struct LayersNew: ParsableCommand {
               packages: []
 
             """
+        let created: String?
         do {
-            try UserFiles.write {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                try text.write(to: folder.appendingPathComponent("layer.yml"), atomically: true, encoding: .utf8)
-            }
+            created = try UserFiles.write { try project.location.createLayer(name, text: text) }
+        } catch let problem as LayerProblem {
+            throw LayersError.problems([problem])
+        } catch let refused as ToolError {
+            throw LayersError.usage("cannot create \(folder.path): \(refused)")
         } catch {
             throw LayersError.internalError("cannot create \(folder.path): \(error.localizedDescription)")
         }
-        FileHandle.standardError.write(Data("created \(folder.path)/layer.yml\n".utf8))
+        guard let created else { throw LayersError.usage("layer \(name) exists already (\(folder.path))") }
+        FileHandle.standardError.write(Data("created \(created)\n".utf8))
     }
 }
 

@@ -5,7 +5,20 @@ import BootcCore
 import BootcPipeline
 import Foundation
 
-extension InstallerChoice: ExpressibleByArgument {}
+extension InstallerChoice: ExpressibleByArgument {
+    /// --installer, else $PODMAN_BOOTC_INSTALLER, else auto. An admin or CI that boots images
+    /// it does not trust sets `direct`: `auto` would run any image holding /usr/bin/bootc as a
+    /// privileged container with the host's /dev.
+    static func resolve(_ option: InstallerChoice?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> InstallerChoice {
+        if let option { return option }
+        let value = environment["PODMAN_BOOTC_INSTALLER"] ?? ""
+        if value.isEmpty { return .auto }
+        guard let choice = InstallerChoice(rawValue: value) else {
+            throw ValidationError("PODMAN_BOOTC_INSTALLER=\(value.debugDescription) is not one of auto, bootc, direct")
+        }
+        return choice
+    }
+}
 
 /// --accel: auto leaves the choice to the host (KVM when usable).
 enum AccelerationMode: String, ExpressibleByArgument, CaseIterable, Sendable {

@@ -9,8 +9,8 @@ struct DiskOptions: ParsableArguments {
             transform: ArgumentValue.size(example: "20G"))
     var diskSize: ByteSize?
 
-    @Option(help: ArgumentHelp("Installer: auto (bootc when the image ships it), bootc, or direct.", valueName: "installer"))
-    var installer: InstallerChoice = .auto
+    @Option(help: ArgumentHelp("Installer: auto (bootc when the image ships it), bootc, or direct (default: $PODMAN_BOOTC_INSTALLER, else auto; direct never runs the image's own bootc in a privileged container).", valueName: "installer"))
+    var installer: InstallerChoice?
 
     @Option(help: "Root filesystem for bootc install (e.g. xfs, ext4, btrfs).")
     var filesystem: String?
@@ -30,6 +30,7 @@ struct DiskOptions: ParsableArguments {
     var connection: String?
 
     func validate() throws {
+        _ = try InstallerChoice.resolve(installer)
         if let connection, connection.isEmpty || connection.hasPrefix("-") || connection.contains(where: { $0.isWhitespace || $0.isNewline }) {
             throw ValidationError("--connection \(connection.debugDescription) is not a connection name; see `podman system connection list`")
         }
@@ -42,7 +43,8 @@ struct DiskOptions: ParsableArguments {
     }
 
     var choices: DiskChoices {
-        DiskChoices(diskSize: diskSize, installer: installer, filesystem: filesystem, rootSize: rootSizeMax,
+        // validate() has refused a bad $PODMAN_BOOTC_INSTALLER already.
+        DiskChoices(diskSize: diskSize, installer: (try? InstallerChoice.resolve(installer)) ?? .auto, filesystem: filesystem, rootSize: rootSizeMax,
                     kernelArguments: kernelArguments, connection: connection, architecture: arch)
     }
 }

@@ -12,9 +12,9 @@ enum GeneratedImages {
     /// an unchanged project leaves the hashes unchanged).
     /// With `write` false (a dry run) nothing is written; the answer says whether .build/
     /// already holds what would be written (then the hashes are those a write would give).
-    static func generate(root: URL, imagesFile: URL, write: Bool = true) throws -> (project: Project, current: Bool) {
+    static func generate(_ location: ProjectLocation, write: Bool = true) throws -> (project: Project, current: Bool) {
         let project: Project
-        do { project = try Project.load(root: root, imagesFile: imagesFile) } catch {
+        do { project = try Project.load(location) } catch {
             throw LayersError.problems([error])
         }
         do {

@@ -29,11 +29,11 @@ struct ImageBuilder {
             }
         case .rootFilesystem:
             return nil
-        case .layerImage(let root, let imagesFile, let name):
+        case .layerImage(let location, let name):
             // Only a run that may build writes .build/; a plan hashes what is there, if current.
             let (project, current): (Project, Bool)
             do {
-                (project, current) = try GeneratedImages.generate(root: root, imagesFile: imagesFile, write: context.isBuilding)
+                (project, current) = try GeneratedImages.generate(location, write: context.isBuilding)
             } catch let error as LayersError {
                 // `run` speaks the run's exit codes: a broken project is bad input (64), not 1.
                 throw ImageBuildError.unitError("\(error)")
@@ -62,7 +62,7 @@ struct ImageBuilder {
         if case .layers(let project, let image, _, _) = definition {
             // Bases first: each is checked (and built) like the image itself.
             for base in try GeneratedImages.bases(of: image, in: project) {
-                let basePlan = try await plan(.layerImage(root: project.root, imagesFile: URL(fileURLWithPath: project.images.path), name: base))
+                let basePlan = try await plan(.layerImage(project.location, name: base))
                 if basePlan.decision?.build == true && context.isBuilding { try await build(basePlan) }
             }
         }

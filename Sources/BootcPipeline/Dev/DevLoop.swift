@@ -42,7 +42,7 @@ package struct DevLoop: Sendable {
     /// Runs until cancelled (Ctrl-C): the VM stays unless `request.vm.removeOnExit`.
     package func run(_ request: DevRequest) async throws {
         let sequence = RunSequence(context: context)
-        let source = ImageSource.resolve(request.target, config: request.config)
+        let source = try ImageSource.resolve(request.target, config: request.config)
         let watched = try watchedPaths(source)
         let watcher = try InputWatcher(paths: watched)
         var options = request.vm
@@ -270,7 +270,7 @@ extension ImageSource {
         switch self {
         case .reference(let reference): reference
         case .containerfileFolder(let folder), .buildUnit(let folder), .rootFilesystem(let folder): folder.path
-        case .layerImage(_, _, let name): name
+        case .layerImage(_, let name): name
         }
     }
 }

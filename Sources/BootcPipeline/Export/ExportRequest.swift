@@ -48,6 +48,8 @@ package enum ExportUsageError: ToolError, Equatable {
     case invalidTag(String)
     case optionNotForFormat(option: String, format: String)
     case identityFolderNotEmpty(String)
+    /// Another user's, or writable by others: the keys would be theirs to read or replace.
+    case untrustedFolder(String)
 
     package var exitCode: Int32 { ExitStatus.usage }
 
@@ -61,6 +63,8 @@ package enum ExportUsageError: ToolError, Equatable {
             return "\(option) does not apply to --format \(format); see `podman-bootc export --help`"
         case .identityFolderNotEmpty(let path):
             return "\(path) exists and is not empty; give a new folder for the identity (export never overwrites keys)"
+        case .untrustedFolder(let message):
+            return message
         }
     }
 }

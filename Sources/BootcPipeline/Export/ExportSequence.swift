@@ -49,23 +49,23 @@ package struct ExportSequence: Sendable {
             }
 
             var identity: CloudInitIdentity?
-            var madeFolder: URL?
-            if let folder = plan.identityFolder {
-                madeFolder = FileManager.default.fileExists(atPath: folder.path) ? nil : folder
+            // Checked again now, minutes after the plan, and held open until the last file.
+            let output = try plan.identityFolder.map { try PrivateOutputFolder($0.path) }
+            if let output {
                 do {
-                    identity = try await writeIdentity(name: name, user: request.user, into: folder, scratch: scratch.folder)
+                    identity = try await writeIdentity(name: name, user: request.user, into: output.folder, scratch: scratch.folder)
                 } catch {
-                    Self.removeIdentity(folder, madeHere: madeFolder != nil)
+                    output.removeWritten()
                     throw error
                 }
-                result.identityFolder = folder.path
+                result.identityFolder = plan.identityFolder?.path
             }
             // An export that fails after this point leaves no keys for a disk that was never written.
             do {
                 try await finish(request, plan: plan, name: name, image: image, manifest: manifest, architecture: architecture,
-                                 disk: disk, identity: identity, scratch: scratch, result: &result)
+                                 disk: disk, identity: identity, output: output, scratch: scratch, result: &result)
             } catch {
-                if let folder = plan.identityFolder { Self.removeIdentity(folder, madeHere: madeFolder != nil) }
+                output?.removeWritten()
                 throw error
             }
             return result
@@ -73,12 +73,12 @@ package struct ExportSequence: Sendable {
     }
 
     private func finish(_ request: ExportRequest, plan: Plan, name: String, image: ImageToInstall, manifest: CacheManifest,
-                        architecture: Architecture, disk: URL, identity: CloudInitIdentity?, scratch: Scratch,
-                        result: inout ExportResult) async throws {
+                        architecture: Architecture, disk: URL, identity: CloudInitIdentity?, output identityOutput: PrivateOutputFolder?,
+                        scratch: Scratch, result: inout ExportResult) async throws {
         switch request.format {
         case .raw, .qcow2:
             let output = plan.diskOutput ?? URL(fileURLWithPath: "\(name).\(request.format.rawValue)")  // set for raw and qcow2
-            try await Self.publish(disk, at: output, runner: context.runner)
+            try DiskPublisher.publish(disk, at: output)
             result.disk = output.path
         case .containerdisk, .kubevirt:
             let tag = plan.tag ?? "localhost/\(name)-containerdisk:latest"
@@ -90,20 +90,9 @@ package struct ExportSequence: Sendable {
                 labels: [ContainerDiskImage.cacheKeyLabel: manifest.key, ContainerDiskImage.sourceImageLabel: image.name],
                 architecture: architecture, stage: layer)
             result.image = tag
-            if request.format == .kubevirt, let identity, let folder = plan.identityFolder {
+            if request.format == .kubevirt, let identity, let identityOutput {
                 result.manifests = try writeManifests(name: name, tag: tag, identity: identity, request: request,
-                                                      cacheKey: manifest.key, source: image.name, into: folder)
-            }
-        }
-    }
-
-    /// Removes what this export wrote into an identity folder (the folder too if it made it).
-    static func removeIdentity(_ folder: URL, madeHere: Bool) {
-        if madeHere {
-            try? FileManager.default.removeItem(at: folder)
-        } else {
-            for file in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
-                try? FileManager.default.removeItem(at: folder.appendingPathComponent(file))
+                                                      cacheKey: manifest.key, source: image.name, into: identityOutput.folder)
             }
         }
     }
@@ -151,7 +140,8 @@ package struct ExportSequence: Sendable {
             return url
         }
 
-        /// A folder that does not exist yet (made later, private) or an empty one.
+        /// A folder that does not exist yet (made later, private) or an empty one that is the
+        /// caller's and no one else can write to: checked here, before any install work.
         static func newFolder(_ path: String) throws -> URL {
             let url = URL(fileURLWithPath: path)
             var info = stat()
@@ -161,6 +151,9 @@ package struct ExportSequence: Sendable {
                 }
             } else {
                 _ = try newFile(path)
+            }
+            do { try PrivateOutputFolder.check(url.path) } catch let refused as any ToolError {
+                throw ExportUsageError.untrustedFolder("\(refused)")
             }
             return url
         }
@@ -179,14 +172,11 @@ package struct ExportSequence: Sendable {
         return KubeVirtManifest.isValidName(name) ? name : "podman-bootc"
     }
 
-    /// Keys, known_hosts, user-data, meta-data and the NoCloud seed ISO, in a private folder.
-    private func writeIdentity(name: String, user: GuestUser, into folder: URL, scratch: URL) async throws -> CloudInitIdentity {
-        if !FileManager.default.fileExists(atPath: folder.path) {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
-        }
-        chmod(folder.path, StateAccess.privateFolder)
+    /// Keys, known_hosts, user-data, meta-data and the NoCloud seed ISO, in a private folder,
+    /// each file new and written relative to the open folder.
+    private func writeIdentity(name: String, user: GuestUser, into folder: ConfinedFolder, scratch: URL) async throws -> CloudInitIdentity {
         let key = SSHKeyPair()
-        try key.write(privateKeyTo: folder.appendingPathComponent("id_ed25519"), comment: "podman-bootc-\(name)")
+        try key.write(into: folder, name: "id_ed25519", comment: "podman-bootc-\(name)")
         let hostKey = SSHKeyPair()
         let identity = CloudInitIdentity(
             hostname: name, user: user, authorizedKeyLine: key.authorizedKeyLine(comment: "podman-bootc-\(name)"),
@@ -198,27 +188,27 @@ package struct ExportSequence: Sendable {
                      ("meta-data", try identity.metaData(instanceID: "podman-bootc-\(name)-\(UUID().uuidString.lowercased())"))]
         for (file, text) in files {
             try Self.writePrivate(text, to: seedInput.appendingPathComponent(file))
-            try Self.writePrivate(text, to: folder.appendingPathComponent(file))
+            try Self.writePrivate(text, named: file, in: folder)
         }
-        try Self.writePrivate(identity.knownHostsLine, to: folder.appendingPathComponent("known_hosts"))
+        try Self.writePrivate(identity.knownHostsLine, named: "known_hosts", in: folder)
         let iso = try await CloudInitSeed(runner: context.runner, folder: scratch.appendingPathComponent("seeds")).iso(for: seedInput)
-        try FileManager.default.copyItem(at: iso, to: folder.appendingPathComponent("cidata.iso"))
-        chmod(folder.appendingPathComponent("cidata.iso").path, StateAccess.privateFile)
+        let source = try FileDescriptorHandle.openRegularFile(iso.path)
+        let copy = try folder.createFile("cidata.iso", mode: StateAccess.privateFile, replacing: false)
+        try Self.copyAll(from: source, to: copy)
         return identity
     }
 
     private func writeManifests(name: String, tag: String, identity: CloudInitIdentity, request: ExportRequest,
-                                cacheKey: String, source: String, into folder: URL) throws -> [String] {
+                                cacheKey: String, source: String, into folder: ConfinedFolder) throws -> [String] {
         let manifest = KubeVirtManifest(
             name: name, containerDisk: tag, userData: try identity.userData(), memoryMiB: request.memoryMiB, cpus: request.cpus,
             annotations: ["podman-bootc/cache-key": cacheKey, "podman-bootc/source-image": source])
-        let vm = folder.appendingPathComponent("\(name).vm.yaml")
-        let secret = folder.appendingPathComponent("\(name).cloud-init-secret.yaml")
-        try Self.writePrivate(try manifest.virtualMachineYAML(), to: vm)
-        try Self.writePrivate(try manifest.secretYAML(), to: secret)
-        return [secret.path, vm.path]
+        let vm = try Self.writePrivate(try manifest.virtualMachineYAML(), named: "\(name).vm.yaml", in: folder)
+        let secret = try Self.writePrivate(try manifest.secretYAML(), named: "\(name).cloud-init-secret.yaml", in: folder)
+        return [secret, vm]
     }
 
+    /// A new private file in podman-bootc's own scratch folder.
     static func writePrivate(_ text: String, to url: URL) throws {
         let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, StateAccess.privateFile)
         guard fd >= 0 else { throw CocoaError(.fileWriteFileExists, userInfo: [NSFilePathErrorKey: url.path]) }
@@ -226,25 +216,18 @@ package struct ExportSequence: Sendable {
         try handle.write(contentsOf: Data(text.utf8))
     }
 
-    /// Moves the finished disk to `output` without ever leaving a partial file under that
-    /// name: a rename within one filesystem, else a sparse copy to a hidden name first.
-    static func publish(_ disk: URL, at output: URL, runner: any ProcessRunner) async throws {
-        if link(disk.path, output.path) == 0 { return }
-        guard errno == EXDEV || errno == EPERM || errno == ENOTSUP else {
-            if errno == EEXIST { throw ExportError.outputExists(output.path) }
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: output.path])
-        }
-        let partial = output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).partial-\(getpid())")
-        do {
-            try await runner.check(["cp", "--sparse=always", disk.path, partial.path])
-            guard link(partial.path, output.path) == 0 else {
-                throw errno == EEXIST ? ExportError.outputExists(output.path) as any Error
-                    : CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: output.path])
-            }
-            unlink(partial.path)
-        } catch {
-            unlink(partial.path)
-            throw error
+    /// A new private file `name` in the open output folder (O_CREAT|O_EXCL|O_NOFOLLOW); its path.
+    @discardableResult
+    static func writePrivate(_ text: String, named name: String, in folder: ConfinedFolder) throws -> String {
+        let file = try folder.createFile(name, mode: StateAccess.privateFile, replacing: false)
+        try Data(text.utf8).withUnsafeBytes { try file.write($0) }
+        return file.path
+    }
+
+    static func copyAll(from source: FileDescriptorHandle, to target: FileDescriptorHandle) throws {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while case let count = try source.read(into: &buffer), count > 0 {
+            try buffer.withUnsafeBytes { try target.write(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
         }
     }
 }

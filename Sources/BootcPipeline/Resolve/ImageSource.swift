@@ -3,6 +3,7 @@
 
 import BootcCore
 import Foundation
+import Host
 import Installer
 import Layers
 
@@ -13,18 +14,24 @@ package enum ImageSource: Equatable, Sendable {
     case containerfileFolder(URL)
     /// A quadlet .build unit file.
     case buildUnit(URL)
-    /// An image of a layer-generator project: its folder, its images.yml, the image's name.
-    case layerImage(root: URL, imagesFile: URL, name: String)
+    /// An image of a layer-generator project: where the project is, the image's name.
+    case layerImage(ProjectLocation, name: String)
     /// An image's files as a folder (e.g. the host's `podman image mount`, bind-mounted into
     /// podman-bootc's container): a folder with a kernel and no Containerfile.
     case rootFilesystem(URL)
 
-    /// `config` is --config (an images.yml); without it ./images.yml is consulted for bare names.
-    package static func resolve(_ target: String, config: String? = nil) -> ImageSource {
-        let imagesFile = URL(fileURLWithPath: config ?? "images.yml").standardizedFileURL
-        if !target.contains("/"), !target.contains(":"), let text = try? String(contentsOf: imagesFile, encoding: .utf8),
-           ImagesFile.imageNames(in: text).contains(target) {
-            return .layerImage(root: imagesFile.deletingLastPathComponent(), imagesFile: imagesFile, name: target)
+    /// `config` is --config (an images.yml); without it ./images.yml is consulted for bare
+    /// names, and only when the current folder is the caller's (git's safe.directory rule):
+    /// another user's images.yml would decide what root builds and boots.
+    package static func resolve(_ target: String, config: String? = nil, owners: TrustedOwners = .caller()) throws -> ImageSource {
+        if !target.contains("/"), !target.contains(":"), let location = projectLocation(config: config) {
+            let names: [String]
+            do { names = try location.imageNames(owners: owners) } catch {
+                // A named file that is missing leaves the name an image reference, as before.
+                guard !(location.isNamed && !FileManager.default.fileExists(atPath: location.imagesFile.path)) else { return .reference(target) }
+                throw ImageSourceError(message: "\(error)")
+            }
+            if names.contains(target) { return .layerImage(location, name: target) }
         }
         let url = URL(fileURLWithPath: target)
         var isFolder: ObjCBool = false
@@ -42,6 +49,18 @@ package enum ImageSource: Equatable, Sendable {
             return .containerfileFolder(folder)
         }
         return .reference(target)
+    }
+
+    /// The project a bare name may come from: --config's, else the current folder's when it
+    /// has an images.yml (anything of that name: a link there is refused, not skipped).
+    static func projectLocation(config: String?) -> ProjectLocation? {
+        if let config {
+            let file = URL(fileURLWithPath: config).standardizedFileURL
+            return ProjectLocation(root: file.deletingLastPathComponent(), imagesFile: file)
+        }
+        var info = stat()
+        guard lstat("images.yml", &info) == 0 else { return nil }
+        return ProjectLocation(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
     }
 
     /// The tag podman-bootc gives the image it builds from a folder: localhost/<folder name>.
