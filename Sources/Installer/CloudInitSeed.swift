@@ -63,7 +63,7 @@ public struct CloudInitSeed: Sendable {
         guard mkdtemp(&template) != nil else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: folder.path])
         }
-        let work = URL(fileURLWithPath: String(cString: template))
+        let work = URL(fileURLWithPath: String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))
         defer { try? FileManager.default.removeItem(at: work) }
         let stage = work.appendingPathComponent("cidata"), partial = work.appendingPathComponent("seed.iso")
         try FileManager.default.createDirectory(at: stage, withIntermediateDirectories: true)
