@@ -25,12 +25,14 @@ let package = Package(
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         .systemLibrary(name: "CXattr"),
+        .systemLibrary(name: "CSeccomp"),
 
         .target(name: "BootcCore", swiftSettings: swiftSettings),
         .target(
             name: "Host",
             dependencies: [
                 "BootcCore",
+                "CSeccomp",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -74,7 +76,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
-        .executableTarget(name: "podman-bootc", dependencies: ["BootcCLI"], swiftSettings: swiftSettings),
+        .executableTarget(name: "podman-bootc", dependencies: ["BootcCLI", "Host"], swiftSettings: swiftSettings),
 
         .target(name: "GoldenFiles", path: "Tests/GoldenFiles"),
         // Fakes of the pipeline's ports (hypervisor, guest shell, disks, processes) for tests.

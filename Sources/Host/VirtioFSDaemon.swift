@@ -27,8 +27,10 @@ public enum VirtioFSDaemon {
         } else {
             daemon = [binary, "--socket-path=\(socket)", "--shared-dir=\(folder)", "--sandbox=chroot", "--cache=auto"]
         }
-        let confined = asRoot ? daemon
-            : ["podman", "unshare", "unshare", "--mount", "--", "sh", "-c", "mount -t tmpfs tmpfs /run && exec \"$0\" \"$@\""] + daemon
+        // Without the capabilities and set-ID modes guest root must not use on the host.
+        let wrapped = VirtiofsdConfinement.wrapped(daemon, tool: VirtiofsdConfinement.tool)
+        let confined = asRoot ? wrapped
+            : ["podman", "unshare", "unshare", "--mount", "--", "sh", "-c", "mount -t tmpfs tmpfs /run && exec \"$0\" \"$@\""] + wrapped
         return ["sh", "-c", "log=$1; shift; exec setsid -f \"$@\" </dev/null >>\"$log\" 2>&1", "sh", log] + confined
     }
 

@@ -54,6 +54,8 @@ public struct DomainSpec: Sendable, Equatable {
     /// The vhost-user sockets of virtiofsd daemons podman-bootc started itself (one per
     /// shared folder, for qemu:///session, where libvirt starts none); empty: libvirt's own.
     public var sharedFolderSockets: [String] = []
+    /// The program libvirt runs as each folder's virtiofsd (nil: libvirt's own choice).
+    public var virtiofsdBinary: String?
     /// UEFI firmware with Secure Boot enforced and Microsoft's keys enrolled (libvirt picks it
     /// from QEMU's firmware descriptors; it needs SMM); for firmware boots only.
     public var secureBoot = false
@@ -198,6 +200,7 @@ extension DomainSpec {
         }
         for (index, folder) in sharedFolders.enumerated() where sharedFolderSockets.isEmpty {
             x += "    <filesystem type='mount' accessmode='passthrough'>\n      <driver type='virtiofs'/>\n"
+            if let virtiofsdBinary { x += "      <binary path='\(e(virtiofsdBinary))'/>\n" }
             x += "      <source dir='\(e(folder.hostPath))'/>\n      <target dir='\(SharedFolder.tag(index))'/>\n    </filesystem>\n"
         }
         if qemuGuestAgent {

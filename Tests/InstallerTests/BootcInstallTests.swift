@@ -44,7 +44,7 @@ import Testing
                                                    withDestinationPath: "../../../../../../../../.." + hostFile.path)
         // A huge (sparse) file that declares it after its first 64 KiB: not read to the end.
         let huge = dir.appendingPathComponent("04-huge.toml")
-        FileManager.default.createFile(atPath: huge.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: huge.path, contents: nil)
         let handle = try FileHandle(forWritingTo: huge)
         try handle.seek(toOffset: 8 << 30)
         try handle.write(contentsOf: Data("[install.filesystem.root]\n".utf8))

@@ -42,6 +42,22 @@ struct DomainStarter: Sendable {
         try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", backingFormat, "-b", backingDisk, overlay])
     }
 
+    /// Where libvirt finds the confining virtiofsd wrapper (VirtiofsdConfinement).
+    var virtiofsdLink: URL {
+        context.locations.root.appendingPathComponent("bin").appendingPathComponent(VirtiofsdConfinement.linkName)
+    }
+
+    /// Whether libvirt starts this VM's virtiofsd (root's VMs with folders, on this machine).
+    func libvirtRunsVirtiofsd(for record: VMRecord) -> Bool {
+        !(record.sharedFolders ?? []).isEmpty && connection.uri.hasPrefix("qemu:///") && !SharedFolderDaemons.needed(for: record, uri: connection.uri)
+    }
+
+    /// Makes (or points anew) the link libvirt runs as virtiofsd, before a start of a VM that needs it.
+    func prepareVirtiofsd(for record: VMRecord) throws {
+        guard libvirtRunsVirtiofsd(for: record) else { return }
+        _ = try VirtiofsdConfinement.binaryLink(in: virtiofsdLink.deletingLastPathComponent())
+    }
+
     /// Starts the domain `spec` describes on a free loopback port; retries with another port
     /// when one was taken between choosing it and QEMU binding it. With `persistentSpec` (a
     /// restore), a kept VM's definition is the cold one: its next `start` boots its own disk.
@@ -49,6 +65,7 @@ struct DomainStarter: Sendable {
                spec: (VMRecord) -> DomainSpec) async throws -> any VirtualMachineDomain {
         var attempt = 0
         let folderDaemons = SharedFolderDaemons.needed(for: record, uri: connection.uri) ? SharedFolderDaemons(context: context) : nil
+        try prepareVirtiofsd(for: record)
         while true {
             attempt += 1
             record.sshPort = try choosePort()
@@ -112,6 +129,10 @@ struct DomainStarter: Sendable {
         spec.sharedFolders = record.sharedFolders ?? []
         if SharedFolderDaemons.needed(for: record, uri: connection.uri) {
             spec.sharedFolderSockets = SharedFolderDaemons(context: context).sockets(for: record)
+        } else if libvirtRunsVirtiofsd(for: record) {
+            // libvirt's virtiofsd, confined as podman-bootc's own ones are (the link is made
+            // before every start: `prepareVirtiofsd`).
+            spec.virtiofsdBinary = virtiofsdLink.path
         }
         // libvirt creates the sockets (and hands them to QEMU); a path must fit a socket address.
         // A new one for every domain started: restores of one state must not share it.

@@ -142,6 +142,7 @@ package struct VMManager: Sendable {
                     try await starter.createOverlay(for: record, backingDisk: backing.artifacts.disk)
                 }
             }
+            try starter.prepareVirtiofsd(for: record)
             context.warnIfKVMDeviceUnusable(libvirtURI: libvirtURI ?? record.libvirtURI)
             context.progress.stage("Starting VM \(record.name)")
             (record, domain) = try await startOnFreePort(record, domain: domain, connection: runtime.connection)
