@@ -182,28 +182,34 @@ public final class LibvirtStorageVolume: @unchecked Sendable {
     /// Sends the file open at `fd` (from its start) into the volume. Holes are sent as holes
     /// (a sparse stream): an installed disk is mostly empty, and its empty part never crosses
     /// the wire. Blocking.
-    public func upload(from fd: Int32) throws {
+    public func upload(from fd: Int32, isCancelled: @escaping @Sendable () -> Bool = { false }) throws {
         guard let stream = virStreamNew(connection.pointer, 0) else { throw LibvirtError.last("create a stream") }
         defer { virStreamFree(stream) }
         guard lseek(fd, 0, SEEK_SET) == 0 else { throw LibvirtError(operation: "upload to volume \(name)", message: "cannot seek the source file", code: -1) }
         guard virStorageVolUpload(pointer, stream, 0, 0, UInt32(VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM.rawValue)) == 0 else {
             throw LibvirtError.last("upload to volume \(name)")
         }
-        var source = fd
-        let sent = virStreamSparseSendAll(stream, { _, data, count, opaque in
-            let fd = opaque!.load(as: Int32.self)
-            while true {
-                let got = read(fd, data, count)
-                if got < 0 && errno == EINTR { continue }
-                return Int32(got)
-            }
-        }, { _, inData, length, opaque in
-            SparseFile.section(opaque!.load(as: Int32.self), inData: inData, length: length)
-        }, { _, length, opaque in
-            lseek(opaque!.load(as: Int32.self), off_t(length), SEEK_CUR) < 0 ? -1 : 0
-        }, &source)
+        let source = UploadSource(fd: fd, isCancelled: isCancelled)
+        let sent = withExtendedLifetime(source) {
+            virStreamSparseSendAll(stream, { _, data, count, opaque in
+                let source = Unmanaged<UploadSource>.fromOpaque(opaque!).takeUnretainedValue()
+                // Asked between chunks: a cancelled run (Ctrl-C, --timeout) ends the stream.
+                if source.isCancelled() { return -1 }
+                while true {
+                    let got = read(source.fd, data, count)
+                    if got < 0 && errno == EINTR { continue }
+                    return Int32(got)
+                }
+            }, { _, inData, length, opaque in
+                SparseFile.section(Unmanaged<UploadSource>.fromOpaque(opaque!).takeUnretainedValue().fd, inData: inData, length: length)
+            }, { _, length, opaque in
+                lseek(Unmanaged<UploadSource>.fromOpaque(opaque!).takeUnretainedValue().fd, off_t(length), SEEK_CUR) < 0 ? -1 : 0
+            }, Unmanaged.passUnretained(source).toOpaque())
+        }
         guard sent == 0 else {
-            let error = LibvirtError.last("upload to volume \(name)")
+            let error = source.isCancelled()
+                ? LibvirtError(operation: "upload to volume \(name)", message: "cancelled", code: -1)
+                : LibvirtError.last("upload to volume \(name)")
             virStreamAbort(stream)
             throw error
         }
@@ -268,5 +274,16 @@ enum SparseFile {
         inData.pointee = 1
         length.pointee = Int64(hole - current)
         return 0
+    }
+}
+
+/// What an upload's stream callbacks read from: the source file and whether to stop.
+private final class UploadSource {
+    let fd: Int32
+    let isCancelled: @Sendable () -> Bool
+
+    init(fd: Int32, isCancelled: @escaping @Sendable () -> Bool) {
+        self.fd = fd
+        self.isCancelled = isCancelled
     }
 }

@@ -245,7 +245,9 @@ extension FakeWorld {
         let key = try #require(vm.record.diskKey)
         let diskUploads = pool.uploads.filter { $0.hasPrefix("disk-") }
         #expect(diskUploads.last == RemoteVolumes.complete(key), "the marker goes last: \(pool.uploads)")
-        #expect(pool.uploads.contains(RemoteVolumes.disk(key)))
+        let marker = try #require(try await pool.read(RemoteVolumes.complete(key), from: 0, limit: 256))
+        let published = try #require(RemoteVolumes.upload(inMarker: String(decoding: marker, as: UTF8.self), key: key))
+        #expect(pool.uploads.contains(RemoteVolumes.disk(key, upload: published.name)), "the marker names this upload's disk")
         // The local folder keeps the keys and the record; the credentials moved to the host.
         let credentials = try FileManager.default.contentsOfDirectory(atPath: world.vms.folder(vm.record.id).appendingPathComponent("credentials").path)
         #expect(credentials.isEmpty, "\(credentials)")
@@ -263,6 +265,18 @@ extension FakeWorld {
         _ = try await launch(world)
         let second = try #require(world.hypervisor.pool).uploads.filter { $0.hasPrefix("disk-") }
         #expect(!first.isEmpty && first == second, "uploaded again: \(second)")
+    }
+
+    /// Each upload writes volumes of its own name; the marker names the one that finished
+    /// (an earlier version's marker, the key alone, names volumes without an upload name).
+    @Test func theMarkerNamesTheUploadThatFinished() {
+        let key = String(repeating: "a", count: 64)
+        #expect(RemoteVolumes.upload(inMarker: key, key: key) == .unnamed)
+        #expect(RemoteVolumes.upload(inMarker: "\(key) 0123456789abcdef", key: key) == .named("0123456789abcdef"))
+        #expect(RemoteVolumes.upload(inMarker: "\(key) ../../etc/passwd", key: key) == nil)
+        #expect(RemoteVolumes.upload(inMarker: "another 0123456789abcdef", key: key) == nil)
+        #expect(RemoteVolumes.disk(key, upload: "0123456789abcdef") == "disk-\(key)-0123456789abcdef.raw")
+        #expect(RemoteVolumes.disk(key) == "disk-\(key).raw")
     }
 
     @Test func aKilledRunsRemoteVolumesGoWhenItsHostIsNextUsed() async throws {

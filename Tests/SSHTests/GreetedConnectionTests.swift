@@ -38,7 +38,9 @@ import Testing
                 var number = 0
                 while true {
                     let client = accept(listener, nil, nil)
-                    guard client >= 0 else { return }
+                    // Closed here, not in deinit: a number closed while this thread could still
+                    // accept on it may be reused by another test's listener, whose clients it would take.
+                    guard client >= 0 else { close(listener); return }
                     number += 1
                     // Kept open (silent) unless `serve` says it is done with it.
                     if serve(client, number) { close(client) } else { held.add(client) }
@@ -48,7 +50,6 @@ import Testing
 
         deinit {
             shutdown(fd, Int32(SHUT_RDWR))
-            close(fd)
         }
     }
 

@@ -3,6 +3,7 @@
 
 import BootcCore
 import Foundation
+import Synchronization
 import Libvirt
 
 package struct LibvirtHypervisor: Hypervisor {
@@ -181,7 +182,18 @@ private struct LiveStoragePool: HostStoragePool {
 
     func upload(_ file: URL, as name: String, format: String) async throws -> String {
         let pool = pool
-        return try await Blocking.run {
+        // A disk upload takes minutes: a cancelled run (Ctrl-C, --timeout) ends it mid-stream.
+        let cancelled = Mutex(false)
+        return try await withTaskCancellationHandler {
+            try await upload(file, as: name, format: format, pool: pool) { cancelled.withLock { $0 } }
+        } onCancel: {
+            cancelled.withLock { $0 = true }
+        }
+    }
+
+    private func upload(_ file: URL, as name: String, format: String, pool: LibvirtStoragePool,
+                        isCancelled: @escaping @Sendable () -> Bool) async throws -> String {
+        try await Blocking.run {
             let fd = open(file.path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file.path]) }
             defer { close(fd) }
@@ -190,7 +202,7 @@ private struct LiveStoragePool: HostStoragePool {
             try? pool.volume(named: name)?.delete()
             let volume = try pool.createVolume(StorageVolumeSpec(name: name, capacityBytes: UInt64(info.st_size), format: format))
             do {
-                try volume.upload(from: fd)
+                try volume.upload(from: fd, isCancelled: isCancelled)
             } catch {
                 try? volume.delete()
                 throw error

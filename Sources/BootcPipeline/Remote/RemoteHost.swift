@@ -36,14 +36,37 @@ struct RemoteHost: Sendable {
     }
 }
 
-/// Names of our volumes: a cached disk's by its cache key (shared by every VM booted from
-/// it), a VM's by its ID (removed with the VM).
+/// Names of our volumes: a cached disk's by its cache key and the upload that made it (shared
+/// by every VM booted from it), a VM's by its ID (removed with the VM).
 enum RemoteVolumes {
-    static func disk(_ key: String) -> String { "disk-\(key).raw" }
-    static func kernel(_ key: String) -> String { "disk-\(key).vmlinuz" }
-    static func initrd(_ key: String) -> String { "disk-\(key).initrd" }
-    /// Written last: a disk without it is a partial upload.
+    /// Each upload writes its own volumes (two first runs on one host never delete each
+    /// other's mid-upload); `upload` is nil for the names of earlier versions.
+    static func disk(_ key: String, upload: String? = nil) -> String { "disk-\(key)\(upload.map { "-\($0)" } ?? "").raw" }
+    static func kernel(_ key: String, upload: String? = nil) -> String { "disk-\(key)\(upload.map { "-\($0)" } ?? "").vmlinuz" }
+    static func initrd(_ key: String, upload: String? = nil) -> String { "disk-\(key)\(upload.map { "-\($0)" } ?? "").initrd" }
+    /// Written last, naming the upload that finished: "KEY UPLOAD" ("KEY" from earlier versions).
     static func complete(_ key: String) -> String { "disk-\(key).complete" }
+
+    /// Which volumes a marker's text names.
+    enum PublishedUpload: Equatable {
+        /// An earlier version's upload: volumes without an upload name.
+        case unnamed
+        case named(String)
+
+        var name: String? {
+            if case .named(let name) = self { return name }
+            return nil
+        }
+    }
+
+    /// nil for text that names nothing of `key`'s.
+    static func upload(inMarker text: String, key: String) -> PublishedUpload? {
+        let words = text.split(separator: " ").map(String.init)
+        guard words.first == key else { return nil }
+        if words.count == 1 { return .unnamed }
+        guard words.count == 2, words[1].count == 16, words[1].allSatisfy(\.isHexDigit) else { return nil }
+        return .named(words[1])
+    }
 
     static func ofVM(_ id: String) -> String { "vm-\(id)." }
     static func overlay(_ id: String) -> String { ofVM(id) + "overlay.qcow2" }
@@ -64,27 +87,35 @@ struct RemoteDisk: Sendable {
 extension HostStoragePool {
     /// The cached disk on the host, uploaded unless a complete upload is there already.
     func ensureDisk(_ manifest: CacheManifest, progress: ProgressReporter) async throws -> RemoteDisk {
+        if let published = try await publishedDisk(manifest) { return published }
         let key = manifest.key
         let artifacts = manifest.artifacts
-        if try await volumePath(RemoteVolumes.complete(key)) != nil, let disk = try await volumePath(RemoteVolumes.disk(key)) {
-            let kernel = artifacts.kernel == nil ? nil : try await volumePath(RemoteVolumes.kernel(key))
-            let initrd = artifacts.initrd == nil ? nil : try await volumePath(RemoteVolumes.initrd(key))
-            if (artifacts.kernel == nil) == (kernel == nil) && (artifacts.initrd == nil) == (initrd == nil) {
-                return RemoteDisk(disk: disk, kernel: kernel, initrd: initrd, uploaded: false)
-            }
-        }
-        try await delete(RemoteVolumes.complete(key))
         progress.stage("Uploading the disk to the remote host (once per host and disk)")
+        // Volumes of this upload only: another run's upload of the same disk goes on beside it.
+        let id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))
         var kernel: String?
         var initrd: String?
-        if let file = artifacts.kernel { kernel = try await upload(URL(fileURLWithPath: file), as: RemoteVolumes.kernel(key), format: "raw") }
-        if let file = artifacts.initrd { initrd = try await upload(URL(fileURLWithPath: file), as: RemoteVolumes.initrd(key), format: "raw") }
-        let disk = try await upload(URL(fileURLWithPath: artifacts.disk), as: RemoteVolumes.disk(key), format: "raw")
+        if let file = artifacts.kernel { kernel = try await upload(URL(fileURLWithPath: file), as: RemoteVolumes.kernel(key, upload: id), format: "raw") }
+        if let file = artifacts.initrd { initrd = try await upload(URL(fileURLWithPath: file), as: RemoteVolumes.initrd(key, upload: id), format: "raw") }
+        let disk = try await upload(URL(fileURLWithPath: artifacts.disk), as: RemoteVolumes.disk(key, upload: id), format: "raw")
         let marker = FileManager.default.temporaryDirectory.appendingPathComponent("podman-bootc-\(UUID().uuidString).complete")
-        try Data(key.utf8).write(to: marker)
+        try Data("\(key) \(id)".utf8).write(to: marker)
         defer { try? FileManager.default.removeItem(at: marker) }
         _ = try await upload(marker, as: RemoteVolumes.complete(key), format: "raw")
         return RemoteDisk(disk: disk, kernel: kernel, initrd: initrd, uploaded: true)
+    }
+
+    /// The upload the host's marker names, when all its volumes are there.
+    private func publishedDisk(_ manifest: CacheManifest) async throws -> RemoteDisk? {
+        let key = manifest.key
+        guard let text = try await read(RemoteVolumes.complete(key), from: 0, limit: 256),
+              let published = RemoteVolumes.upload(inMarker: String(decoding: text, as: UTF8.self), key: key),
+              let disk = try await volumePath(RemoteVolumes.disk(key, upload: published.name)) else { return nil }
+        let id = published.name
+        let kernel = manifest.artifacts.kernel == nil ? nil : try await volumePath(RemoteVolumes.kernel(key, upload: id))
+        let initrd = manifest.artifacts.initrd == nil ? nil : try await volumePath(RemoteVolumes.initrd(key, upload: id))
+        guard (manifest.artifacts.kernel == nil) == (kernel == nil) && (manifest.artifacts.initrd == nil) == (initrd == nil) else { return nil }
+        return RemoteDisk(disk: disk, kernel: kernel, initrd: initrd, uploaded: false)
     }
 
     /// Every volume of VM `id` (its overlay, credentials, seed, console log).
