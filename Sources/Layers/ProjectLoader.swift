@@ -36,11 +36,19 @@ public struct Project: Sendable {
 extension ImagesFile {
     /// The image names an images.yml text defines (empty when it does not parse).
     public static func imageNames(in text: String) -> [String] {
-        guard let document = try? YAMLValue.load(file: "images.yml", text: text),
-              let top = try? document.mapping("images.yml"),
-              let images = top.first(where: { $0.key == "images" })?.value,
-              let entries = try? images.mapping("images") else { return [] }
-        return entries.map(\.key)
+        (try? declaredNames(in: text)) ?? []
+    }
+
+    /// The image names an images.yml text defines; a problem when it cannot be read as one
+    /// (not YAML, aliases, no images: mapping).
+    public static func declaredNames(in text: String, file: String = "images.yml") throws(LayerProblem) -> [String] {
+        guard let document = try YAMLValue.load(file: file, text: text) else {
+            throw LayerProblem(file: file, line: nil, message: "is empty; it needs an images: mapping")
+        }
+        guard let images = try document.mapping(file).first(where: { $0.key == "images" })?.value else {
+            throw LayerProblem(file: file, line: document.line, message: "has no images: mapping")
+        }
+        return try images.mapping("images").map(\.key)
     }
 }
 

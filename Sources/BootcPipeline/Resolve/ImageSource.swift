@@ -22,9 +22,13 @@ package enum ImageSource: Equatable, Sendable {
     /// `config` is --config (an images.yml); without it ./images.yml is consulted for bare names.
     package static func resolve(_ target: String, config: String? = nil) -> ImageSource {
         let imagesFile = URL(fileURLWithPath: config ?? "images.yml").standardizedFileURL
-        if !target.contains("/"), !target.contains(":"), let text = try? String(contentsOf: imagesFile, encoding: .utf8),
-           ImagesFile.imageNames(in: text).contains(target) {
-            return .layerImage(root: imagesFile.deletingLastPathComponent(), imagesFile: imagesFile, name: target)
+        if !target.contains("/"), !target.contains(":"), let text = try? String(contentsOf: imagesFile, encoding: .utf8) {
+            // An images.yml that cannot be read (aliases, broken YAML) is the project's to
+            // report: guessing an image name instead would hide what is wrong with it.
+            let names = try? ImagesFile.declaredNames(in: text, file: imagesFile.path)
+            if names?.contains(target) ?? true {
+                return .layerImage(root: imagesFile.deletingLastPathComponent(), imagesFile: imagesFile, name: target)
+            }
         }
         let url = URL(fileURLWithPath: target)
         var isFolder: ObjCBool = false
