@@ -48,6 +48,11 @@ package enum ImageSource: Equatable, Sendable {
         return .reference(target)
     }
 
+    /// `resolve` off the task: reading a large images.yml must not keep a signal waiting.
+    package static func resolving(_ target: String, config: String? = nil) async throws -> ImageSource {
+        try await InterruptibleWork.run { resolve(target, config: config) }
+    }
+
     /// The tag podman-bootc gives the image it builds from a folder: localhost/<folder name>.
     static func tag(forFolder folder: URL) -> String {
         let name = folder.lastPathComponent.lowercased().map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "-" }
