@@ -71,9 +71,10 @@ enum ImagesFileReader {
             case "images":
                 sawImages = true
                 guard let entries = collector.attempt({ () throws(LayerProblem) in try value.mapping("images") }) else { continue }
-                for (name, body) in entries {
+                // Assigned once: the file indexes its images by name on every assignment.
+                result.images = entries.map { name, body in
                     let (settings, layers) = self.settings(body, what: "image \(name)", allowLayers: true, into: &collector)
-                    result.images.append(ImageEntry(name: name, line: body.line, settings: settings, layers: layers))
+                    return ImageEntry(name: name, line: body.line, settings: settings, layers: layers)
                 }
             default:
                 collector.add(value.problem("unknown top-level key \(key.debugDescription) (known: defaults, images)"))
