@@ -125,8 +125,9 @@ import Testing
         let elapsed = ContinuousClock.now - started
         #expect(report.image == "localhost/c99:latest" && report.build?.build == true)
         #expect(world.runner.inspections == ["localhost/c99:latest"], "inspected: \(world.runner.inspections.count)")
-        // Measured 0.1 s here (a debug build); the bound leaves room for a loaded CI machine.
-        #expect(elapsed < .seconds(1), "planning c99 took \(elapsed)")
+        // 0.08 s when this test runs alone (debug build); 1.6 s beside the other suites on two
+        // loaded cores. The 2^N planner never ended; FuzzTests holds the binary to 1 s.
+        #expect(elapsed < .seconds(10), "planning c99 took \(elapsed)")
     }
 
     /// Building a chain builds and inspects each image once, bases first.
