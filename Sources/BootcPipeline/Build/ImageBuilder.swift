@@ -40,6 +40,8 @@ struct ImageBuilder {
             }
             return try Self.layerDefinition(name, in: project, current: current)
         case .reference(let reference):
+            // Swift decodes the command line as UTF-8: bytes that are not became U+FFFD.
+            if reference.unicodeScalars.contains("\u{FFFD}") { throw ImageBuildError.notUTF8(reference) }
             guard ImageReference.isValid(reference) else { throw ImageBuildError.invalidReference(reference) }
             let directories = QuadletNaming.searchDirectories(home: sudoUserHome ?? NSHomeDirectory(),
                                                               configHome: context.environment["XDG_CONFIG_HOME"])
