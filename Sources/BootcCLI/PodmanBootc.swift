@@ -28,11 +28,15 @@ public struct PodmanBootc: AsyncParsableCommand {
         }
         let parsed = ParsedCommand(command: command)
         let ending = await CommandSupervisor.run {
-            var command = parsed.command
-            if var asyncCommand = command as? AsyncParsableCommand {
+            if var asyncCommand = parsed.command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
-                try command.run()
+                // A synchronous command (hashing, validating a project) never sees its task
+                // cancelled: off the task, a signal ends the wait for it.
+                try await InterruptibleWork.run {
+                    var command = parsed.command
+                    try command.run()
+                }
             }
         }
         switch ending {

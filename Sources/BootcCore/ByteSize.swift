@@ -13,6 +13,10 @@ public struct ByteSize: Hashable, Comparable, Codable, Sendable, CustomStringCon
     /// doubled, rounded or passed to off_t could overflow.
     public static let maximum = ByteSize(bytes: 1 << 50)
 
+    /// The smallest disk podman-bootc installs: a partition table, a filesystem, a kernel and
+    /// its initramfs need this much before any of the image fits.
+    public static let minimumDisk = ByteSize.mebibytes(64)
+
     /// Parses "10G", "10GiB", "512M", "4096K" or plain bytes. Suffixes are powers of 1024.
     /// Digits are ASCII only; nil above `maximum`.
     public init?(parsing text: String) {

@@ -21,7 +21,7 @@ public enum BootcKernelArguments {
             guard count > 0 else { continue }
             let text = String(decoding: buffer[..<count], as: UTF8.self)
             if let arches = stringArray("match-architectures", in: text), !arches.contains(architecture.rawValue) { continue }
-            result += (stringArray("kargs", in: text) ?? []).filter(isSafe)
+            result += (stringArray("kargs", in: text) ?? []).filter(KernelArgument.isValid)
         }
         return result
     }
@@ -52,8 +52,4 @@ public enum BootcKernelArguments {
         return values
     }
 
-    /// One word of a kernel command line: no spaces, no control characters, not huge.
-    static func isSafe(_ argument: String) -> Bool {
-        !argument.isEmpty && argument.utf8.count <= 1024 && argument.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value != 0x7f }
-    }
 }

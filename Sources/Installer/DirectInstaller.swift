@@ -8,7 +8,9 @@ import Logging
 
 public enum InstallerError: ToolError {
     case noKernel(image: String)
-    case diskTooSmall(requested: ByteSize)
+    /// The disk asked for cannot hold the image (`needed`: the floor, or the image's size).
+    case diskTooSmall(requested: ByteSize, needed: ByteSize)
+    case invalidKernelArgument(String, problem: String)
     case noBootc(image: String)
     case bootcNeedsImage(path: String)
     case bootcNeedsRootfulPodman(image: String)
@@ -18,8 +20,10 @@ public enum InstallerError: ToolError {
         case .noKernel(let image):
             return "image \(image) has no kernel (looked for /usr/lib/modules/*/vmlinuz and /boot/vmlinuz-*); "
                 + "podman-bootc boots bootable images: install a kernel in the image (e.g. linux-image-amd64, kernel-core)"
-        case .diskTooSmall(let requested):
-            return "disk size \(requested) is too small; use at least 64M"
+        case .diskTooSmall(let requested, let needed):
+            return "disk size \(requested) is too small for this image; use --disk-size \(needed) or more, or leave it out (default: max(10G, 2 x image size))"
+        case .invalidKernelArgument(let argument, let problem):
+            return "kernel argument \(argument.debugDescription) cannot be used: \(problem); give each argument without spaces or control characters"
         case .noBootc(let image):
             return "image \(image) does not ship bootc (/usr/bin/bootc); use --installer direct or auto"
         case .bootcNeedsRootfulPodman(let image):
@@ -28,6 +32,13 @@ public enum InstallerError: ToolError {
                 + "--installer direct (podman-bootc builds the disk itself, no privileges), or run podman-bootc with sudo"
         case .bootcNeedsImage(let path):
             return "\(path) is a root filesystem folder, which bootc install cannot run from (it runs the image as a container); use --installer direct, or give the image's name"
+        }
+    }
+
+    public var exitCode: Int32 {
+        switch self {
+        case .diskTooSmall, .invalidKernelArgument: ExitStatus.usage  // values the user chose
+        default: ExitStatus.toolFailure
         }
     }
 }

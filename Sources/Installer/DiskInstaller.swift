@@ -32,6 +32,21 @@ public struct InstallRequest: Sendable {
         DiskLayout(diskSize: diskSize ?? DiskLayout.defaultSize(imageSize: image.size ?? 0), architecture: architecture).diskSize
     }
 
+    /// The smallest disk the image can fit on: never below the floor, nor below the image's
+    /// own size (its files alone need that much; bootc's partitions need more).
+    public var smallestDisk: ByteSize {
+        max(.minimumDisk, ByteSize(bytes: image.size ?? 0).roundedUp(to: DiskLayout.alignment))
+    }
+
+    /// Refuses, before anything is planned or installed, a disk the image cannot fit on and
+    /// a kernel argument that is not one (whoever asked: the CLI checks them too).
+    public func validate() throws(InstallerError) {
+        guard effectiveDiskSize >= smallestDisk else { throw .diskTooSmall(requested: effectiveDiskSize, needed: smallestDisk) }
+        for argument in bootc.kernelArguments {
+            if let problem = KernelArgument.problem(with: argument) { throw .invalidKernelArgument(argument, problem: problem) }
+        }
+    }
+
     /// The cache key's inputs once `installer` is resolved to bootc or direct.
     public func cacheKey(installer resolved: InstallerChoice) -> CacheKeyInputs {
         CacheKeyInputs(imageID: image.id, imageDigest: image.digest, reference: reference, installer: resolved,
@@ -121,6 +136,7 @@ public struct DiskInstaller: Sendable {
     /// Says whether the disk for `request` is cached, and if not, what changed. Looks only:
     /// never mounts the image (with `auto`, a disk cached by either installer is the answer).
     public func plan(_ request: InstallRequest) async throws -> CachePlan {
+        try request.validate()
         let candidates: [InstallerChoice]
         if request.rootFilesystem != nil {
             candidates = [try await resolveInstaller(request)]  // a folder: decided without mounting
@@ -156,7 +172,7 @@ public struct DiskInstaller: Sendable {
     /// `progress` hears one line per stage.
     public func install(_ request: InstallRequest, progress: @escaping @Sendable (String) -> Void,
                         meter: (@Sendable (UInt64, UInt64) -> Void)? = nil) async throws -> CacheManifest {
-        guard request.effectiveDiskSize >= .mebibytes(64) else { throw InstallerError.diskTooSmall(requested: request.effectiveDiskSize) }
+        try request.validate()
         let installer = try await resolveInstaller(request)
         let inputs = request.cacheKey(installer: installer)
         let key = inputs.key

@@ -8,7 +8,8 @@
 //       "f <mode> <path> <sha256 of content>\n"    regular file
 //       "l <path> <link target>\n"                 symbolic link (not followed)
 //   where <mode> is the permission bits in 4-digit octal and <path> is relative to the root
-//   folder, "/"-separated. In <path> and <link target>, a backslash is written as two, a newline
+//   folder, "/"-separated, its bytes as the file system holds them (UTF-8 names are their
+//   UTF-8; a name that is not UTF-8 goes in as its own bytes, not re-encoded). In <path> and <link target>, a backslash is written as two, a newline
 //   as backslash-n and a space as backslash-x20, so every entry is one line whose fields
 //   cannot run into each other (names without those characters hash as they always did).
 //   Timestamps, owners and the order files are found in play no part.
@@ -29,80 +30,98 @@ public enum InvarianceHash {
     /// Hashes `inputs` (files or folders, absolute or relative to `root`); entries are named
     /// relative to `root`, so inputs must lie inside it.
     public static func compute(inputs: [String], root: URL) throws -> String {
-        let rootPath = root.standardizedFileURL.path
-        var entries: [String: String] = [:]
+        try compute(inputs: inputs.map(RawPath.init), root: RawPath(root.path))
+    }
+
+    /// The same over paths as bytes: names that are not UTF-8 (a folder named in Latin-1) are
+    /// read, hashed and written as the bytes they are.
+    public static func compute(inputs: [RawPath], root: RawPath) throws -> String {
+        let rootPath = root.standardized
+        var entries: [RawPath: [UInt8]] = [:]
         for input in inputs {
-            let url = input.hasPrefix("/") ? URL(fileURLWithPath: input) : root.appendingPathComponent(input)
-            let path = url.standardizedFileURL.path
-            guard let relative = relativePath(path, to: rootPath) else {
-                throw InvarianceHashError(path: input, reason: "it is outside the root folder \(rootPath); hash from a folder that contains every input")
+            let path = (input.isAbsolute ? input : rootPath.appending(input)).standardized
+            guard let relative = path.relative(to: rootPath) else {
+                throw InvarianceHashError(path: input.description, reason: "it is outside the root folder \(rootPath); hash from a folder that contains every input")
             }
             try collect(path: path, relative: relative, into: &entries)
         }
         var hasher = SHA256()
         hasher.update(data: Data(formatHeader.utf8))
-        for name in entries.keys.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
-            hasher.update(data: Data(entries[name]!.utf8))
+        for name in entries.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
+            hasher.update(data: entries[name]!)
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// A name as one field of one line (see the format above).
     static func escaped(_ name: String) -> String {
-        guard name.contains(where: { $0 == "\\" || $0 == " " || $0.isNewline }) else { return name }
-        var result = ""
-        for scalar in name.unicodeScalars {
-            switch scalar {
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case " ": result += "\\x20"
-            default: result.unicodeScalars.append(scalar)
+        String(decoding: escaped(RawPath(name)), as: UTF8.self)
+    }
+
+    static func escaped(_ name: RawPath) -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(name.bytes.count)
+        for byte in name.bytes {
+            switch byte {
+            case UInt8(ascii: "\\"): result += Array("\\\\".utf8)
+            case UInt8(ascii: "\n"): result += Array("\\n".utf8)
+            case UInt8(ascii: " "): result += Array("\\x20".utf8)
+            default: result.append(byte)
             }
         }
         return result
     }
 
-    static func relativePath(_ path: String, to root: String) -> String? {
-        if path == root { return "." }
-        let prefix = root == "/" ? "/" : root + "/"
-        guard path.hasPrefix(prefix) else { return nil }
-        return String(path.dropFirst(prefix.count))
+    /// One line of the hashed text: the fields, space-separated, then a newline.
+    private static func line(_ fields: [[UInt8]]) -> [UInt8] {
+        Array(fields.joined(separator: [UInt8(ascii: " ")])) + [UInt8(ascii: "\n")]
     }
 
-    private static func collect(path: String, relative: String, into entries: inout [String: String]) throws {
+    private static func collect(path: RawPath, relative: RawPath, into entries: inout [RawPath: [UInt8]]) throws {
         var info = stat()
-        guard lstat(path, &info) == 0 else {
-            throw InvarianceHashError(path: path, reason: String(cString: strerror(errno)))
+        guard path.withCString({ lstat($0, &info) }) == 0 else {
+            throw InvarianceHashError(path: path.description, reason: String(cString: strerror(errno)))
         }
-        let mode = String(format: "%04o", Int(info.st_mode) & 0o7777)
+        let mode = Array(String(format: "%04o", Int(info.st_mode) & 0o7777).utf8)
         switch info.st_mode & S_IFMT {
         case S_IFLNK:
-            let target = try FileManager.default.destinationOfSymbolicLink(atPath: path)
-            entries[relative] = "l \(escaped(relative)) \(escaped(target))\n"
-        case S_IFREG:
-            entries[relative] = "f \(mode) \(escaped(relative)) \(try fileDigest(path))\n"
-        case S_IFDIR:
-            if relative != "." { entries[relative] = "d \(mode) \(escaped(relative))\n" }
-            let children: [String]
-            do { children = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
-                throw InvarianceHashError(path: path, reason: error.localizedDescription)
+            let target: RawPath
+            do { target = try path.linkTarget() } catch {
+                throw InvarianceHashError(path: path.description, reason: error.reason)
             }
-            for child in children where child != ".git" {
-                try collect(path: path + "/" + child, relative: relative == "." ? child : relative + "/" + child, into: &entries)
+            entries[relative] = line([Array("l".utf8), escaped(relative), escaped(target)])
+        case S_IFREG:
+            entries[relative] = line([Array("f".utf8), mode, escaped(relative), Array(try fileDigest(path).utf8)])
+        case S_IFDIR:
+            if relative != RawPath(".") { entries[relative] = line([Array("d".utf8), mode, escaped(relative)]) }
+            let children: [RawPath]
+            do { children = try path.folderEntries() } catch {
+                throw InvarianceHashError(path: path.description, reason: error.reason)
+            }
+            for child in children where child != RawPath(".git") {
+                try collect(path: path.appending(child), relative: relative == RawPath(".") ? child : relative.appending(child), into: &entries)
             }
         default:
-            throw InvarianceHashError(path: path, reason: "it is neither a file, a folder nor a symbolic link")
+            throw InvarianceHashError(path: path.description, reason: "it is neither a file, a folder nor a symbolic link")
         }
     }
 
-    private static func fileDigest(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw InvarianceHashError(path: path, reason: "it cannot be read")
+    private static func fileDigest(_ path: RawPath) throws -> String {
+        let descriptor = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        guard descriptor >= 0 else {
+            throw InvarianceHashError(path: path.description, reason: "it cannot be read (\(String(cString: strerror(errno))))")
         }
-        defer { try? handle.close() }
+        defer { close(descriptor) }
         var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                throw InvarianceHashError(path: path.description, reason: "it cannot be read (\(String(cString: strerror(errno))))")
+            }
+            if count == 0 { break }
+            hasher.update(data: buffer[..<count])
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }

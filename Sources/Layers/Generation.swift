@@ -13,8 +13,9 @@ extension Project {
     public func generateAll() throws -> [GeneratedImage] {
         let problems = validate()
         guard problems.isEmpty else { throw ProjectInvalid(problems: problems) }
+        var memo = ResolutionMemo()
         return try buildOrder(enabledImageNames).map { name in
-            ContainerfileGenerator.generate(try resolve(name), project: self)
+            ContainerfileGenerator.generate(try resolve(name, memo: &memo), project: self)
         }
     }
 

@@ -168,11 +168,19 @@ extension ProjectLocation {
 extension ImagesFile {
     /// The image names an images.yml text defines (empty when it does not parse).
     public static func imageNames(in text: String) -> [String] {
-        guard let document = try? YAMLValue.load(file: "images.yml", text: text),
-              let top = try? document.mapping("images.yml"),
-              let images = top.first(where: { $0.key == "images" })?.value,
-              let entries = try? images.mapping("images") else { return [] }
-        return entries.map(\.key)
+        (try? declaredNames(in: text)) ?? []
+    }
+
+    /// The image names an images.yml text defines; a problem when it cannot be read as one
+    /// (not YAML, aliases, no images: mapping).
+    public static func declaredNames(in text: String, file: String = "images.yml") throws(LayerProblem) -> [String] {
+        guard let document = try YAMLValue.load(file: file, text: text) else {
+            throw LayerProblem(file: file, line: nil, message: "is empty; it needs an images: mapping")
+        }
+        guard let images = try document.mapping(file).first(where: { $0.key == "images" })?.value else {
+            throw LayerProblem(file: file, line: document.line, message: "has no images: mapping")
+        }
+        return try images.mapping("images").map(\.key)
     }
 }
 
@@ -195,9 +203,10 @@ enum ImagesFileReader {
             case "images":
                 sawImages = true
                 guard let entries = collector.attempt({ () throws(LayerProblem) in try value.mapping("images") }) else { continue }
-                for (name, body) in entries {
+                // Assigned once: the file indexes its images by name on every assignment.
+                result.images = entries.map { name, body in
                     let (settings, layers) = self.settings(body, what: "image \(name)", allowLayers: true, into: &collector)
-                    result.images.append(ImageEntry(name: name, line: body.line, settings: settings, layers: layers))
+                    return ImageEntry(name: name, line: body.line, settings: settings, layers: layers)
                 }
             default:
                 collector.add(value.problem("unknown top-level key \(key.debugDescription) (known: defaults, images)"))

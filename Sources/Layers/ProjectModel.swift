@@ -38,7 +38,25 @@ public struct ImageEntry: Sendable, Equatable {
 public struct ImagesFile: Sendable, Equatable {
     public var path: String
     public var defaults: ImageSettings
-    public var images: [ImageEntry]
+    public var images: [ImageEntry] { didSet { positions = Self.positions(of: images) } }
+    /// Where each name is first listed: resolving walks base chains by name, and a scan of the
+    /// list at every step made resolving all images of a chain cubic in its length.
+    private var positions: [String: Int]
+
+    public init(path: String, defaults: ImageSettings, images: [ImageEntry]) {
+        self.path = path
+        self.defaults = defaults
+        self.images = images
+        self.positions = Self.positions(of: images)
+    }
+
+    public func entry(_ name: String) -> ImageEntry? { positions[name].map { images[$0] } }
+
+    private static func positions(of images: [ImageEntry]) -> [String: Int] {
+        var positions: [String: Int] = [:]
+        for (index, image) in images.enumerated() where positions[image.name] == nil { positions[image.name] = index }
+        return positions
+    }
 }
 
 public struct RpmRepo: Sendable, Equatable {

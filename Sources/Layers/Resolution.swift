@@ -81,35 +81,68 @@ public enum LayerGraph {
     }
 }
 
+/// The images being resolved, base after base: membership in constant time (a chain is
+/// walked at every step), the order kept to show a cycle.
+struct BasePath {
+    private var names: [String] = []
+    private var members: Set<String> = []
+
+    mutating func push(_ name: String) {
+        names.append(name)
+        members.insert(name)
+    }
+
+    mutating func pop() {
+        members.remove(names.removeLast())
+    }
+
+    /// The cycle `name` would close (it repeated at the end), nil when it is not on the path.
+    func cycle(closedBy name: String) -> [String]? {
+        guard members.contains(name), let start = names.firstIndex(of: name) else { return nil }
+        return Array(names[start...]) + [name]
+    }
+}
+
+/// One pass of resolving: the images resolved so far, and the chain being resolved. Images
+/// that share bases share their resolution (each resolving its whole chain again made a
+/// pass over a chain of N images quadratic in N).
+public struct ResolutionMemo {
+    var resolved: [String: ResolvedImage] = [:]
+    var visiting = BasePath()
+
+    public init() {}
+}
+
 extension Project {
     public var enabledImageNames: [String] {
         images.images.filter { ($0.settings.enabled ?? images.defaults.enabled ?? true) }.map(\.name)
     }
 
-    public func entry(_ name: String) -> ImageEntry? { images.images.first { $0.name == name } }
+    public func entry(_ name: String) -> ImageEntry? { images.entry(name) }
 
     /// The image's settings through image -> defaults -> fallback. Throws for an unknown
     /// image or a cycle of bases; layer problems are left to validation.
     public func resolve(_ name: String) throws(LayerProblem) -> ResolvedImage {
-        var visiting: [String] = []
-        return try resolve(name, visiting: &visiting)
+        var memo = ResolutionMemo()
+        return try resolve(name, memo: &memo)
     }
 
-    private func resolve(_ name: String, visiting: inout [String]) throws(LayerProblem) -> ResolvedImage {
+    /// `resolve` within a pass over several images: bases already resolved in `memo` are reused.
+    public func resolve(_ name: String, memo: inout ResolutionMemo) throws(LayerProblem) -> ResolvedImage {
+        if let resolved = memo.resolved[name] { return resolved }
         guard let entry = entry(name) else {
             throw LayerProblem(file: images.path, line: nil, message: "no image \(name.debugDescription) in images.yml (see `podman-bootc layers list images`)")
         }
-        if let start = visiting.firstIndex(of: name) {
-            throw LayerProblem(file: images.path, line: entry.line,
-                               message: "image bases form a cycle: \((visiting[start...] + [name]).joined(separator: " -> "))")
+        if let cycle = memo.visiting.cycle(closedBy: name) {
+            throw LayerProblem(file: images.path, line: entry.line, message: "image bases form a cycle: \(cycle.joined(separator: " -> "))")
         }
-        visiting.append(name)
-        defer { visiting.removeLast() }
+        memo.visiting.push(name)
+        defer { memo.visiting.pop() }
         let s = entry.settings, d = images.defaults
         let base = s.base ?? d.base ?? Fallback.base
         let baseIsImage = self.entry(base) != nil
         var parent: ResolvedImage?
-        if baseIsImage { parent = try resolve(base, visiting: &visiting) }
+        if baseIsImage { parent = try resolve(base, memo: &memo) }
         // An image built on another image inherits its user context.
         let user = s.user ?? parent?.user ?? d.user ?? Fallback.user
         var resolved = ResolvedImage(
@@ -130,6 +163,7 @@ extension Project {
         } catch {
             throw LayerProblem(file: images.path, line: entry.line, message: "layer dependencies form a cycle: \(error.path.joined(separator: " -> "))")
         }
+        memo.resolved[name] = resolved
         return resolved
     }
 

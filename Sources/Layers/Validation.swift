@@ -8,6 +8,7 @@ extension Project {
         var problems = readProblems
         let imagesFile = images.path
         let enabled = Set(enabledImageNames)
+        var memo = ResolutionMemo()
 
         for (name, layer) in layers.sorted(by: { $0.key < $1.key }) {
             problems += validate(layer: layer, named: name)
@@ -48,7 +49,7 @@ extension Project {
                 problem("its base image \(base) is disabled (enabled: false)")
             }
             let resolved: ResolvedImage
-            do { resolved = try resolve(entry.name) } catch {
+            do { resolved = try resolve(entry.name, memo: &memo) } catch {
                 problems.append(error)
                 continue
             }

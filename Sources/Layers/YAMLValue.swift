@@ -34,10 +34,10 @@ struct YAMLValue {
 
     /// Parses `text`; nil for an empty document.
     static func load(file: String, text: String) throws(LayerProblem) -> YAMLValue? {
-        if let line = YAMLAliasScan.firstAliasLine(in: text) {
+        if let line = YAMLAliases.firstLine(in: text) {
             // Yams compares mapping keys by value: an alias bomb (aliases of aliases) takes
             // exponential time before we see a single node.
-            throw LayerProblem(file: file, line: line, message: "YAML aliases (*name) are not supported here; write the value out")
+            throw LayerProblem(file: file, line: line, message: "YAML aliases (*name) are not supported here; write the value out where the alias stands")
         }
         do {
             guard let node = try Yams.compose(yaml: text) else { return nil }
@@ -125,55 +125,5 @@ struct ProblemCollector {
     /// A mapping's entries, or none (with the problem recorded) when it is not a mapping.
     mutating func entries(_ value: YAMLValue, _ what: String) -> [(key: String, value: YAMLValue)] {
         attempt { () throws(LayerProblem) in try value.mapping(what) } ?? []
-    }
-}
-
-/// Finds YAML alias nodes (`*name`) in text without parsing it: a `*` where a node starts
-/// (line start, after `- `, `: `, `? `, `[`, `{` or `,`), outside quotes, comments and block
-/// scalars. Linear in the text, so no document can make it slow.
-enum YAMLAliasScan {
-    static func firstAliasLine(in text: String) -> Int? {
-        var blockIndent: Int?  // inside a block scalar: lines indented deeper than this
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let characters = Array(line.unicodeScalars)
-            let indent = characters.prefix(while: { $0 == " " }).count
-            if let block = blockIndent {
-                if indent > block || characters.allSatisfy({ $0 == " " || $0 == "\r" }) { continue }
-                blockIndent = nil
-            }
-            var quote: Unicode.Scalar?
-            var previous: Unicode.Scalar?  // last non-blank character before this one
-            var index = indent
-            var lastSignificant: Unicode.Scalar?
-            while index < characters.count {
-                let c = characters[index]
-                if let open = quote {
-                    if c == open { quote = nil }
-                    if c == "\\" && open == "\"" { index += 1 }
-                } else if c == "#" && (index == 0 || characters[index - 1] == " ") {
-                    break
-                } else if c == "\"" || c == "'" {
-                    if previous == nil || "-:?[{,".unicodeScalars.contains(previous!) { quote = c }
-                } else if c == "*" && (previous == nil || "-:?[{,".unicodeScalars.contains(previous!))
-                            && (index == indent || characters[index - 1] == " " || "[{,".unicodeScalars.contains(characters[index - 1])) {
-                    return number + 1
-                }
-                if c != " " && c != "\t" {
-                    previous = c
-                    lastSignificant = c
-                }
-                index += 1
-            }
-            // `key: |` or `- >-` starts a block scalar: its lines are text, not nodes.
-            if quote == nil, let last = lastSignificant {
-                let trimmed = String(String.UnicodeScalarView(characters)).split(separator: "#").first?.trimmingCharacters(in: .whitespaces) ?? ""
-                let indicator = trimmed.split(separator: " ").last.map(String.init) ?? ""
-                if "|>".unicodeScalars.contains(last) || (indicator.first.map { "|>".contains($0) } ?? false
-                        && indicator.dropFirst().allSatisfy { "+-0123456789".contains($0) }) {
-                    blockIndent = indent
-                }
-            }
-        }
-        return nil
     }
 }

@@ -64,4 +64,22 @@ import Testing
             if let port = PortForward(parsing: text) { #expect(port.isValid) }
         }
     }
+
+    /// What cannot be one word of a kernel command line: control characters (U+0001, a
+    /// newline, DEL, C1, bidi overrides), any space, a quote left open, nothing, too much.
+    @Test(arguments: ["\u{1}", "a\nb", "quiet\r", "x\u{7F}", "x\u{85}", "x\u{202E}y", "a b", "a\tb", "a\u{A0}b", "a\u{2028}b",
+                      "foo=\"bar", "\"", "", String(repeating: "x", count: 1025)])
+    func kernelArgumentsThatAreRejected(argument: String) {
+        #expect(KernelArgument.problem(with: argument) != nil, "\(argument.debugDescription)")
+    }
+
+    @Test(arguments: ["quiet", "console=ttyS0,115200n8", "enforcing=0", "foo=\"bar\"", "rd.break", "systemd.unit=rescue.target", "é=ü",
+                      String(repeating: "x", count: 1024)])
+    func kernelArgumentsThatAreAccepted(argument: String) {
+        #expect(KernelArgument.problem(with: argument) == nil)
+    }
+
+    @Test func aControlCharacterIsNamed() {
+        #expect(KernelArgument.problem(with: "a\u{1}") == "it has the control character U+0001")
+    }
 }

@@ -58,9 +58,16 @@ extension EndToEnd {
 
     /// Runs the binary under timeout(1) with SIGKILL: a hang shows as signal 9.
     func invoke(_ arguments: [String]) async throws -> Outcome {
+        try await invoke(bytes: arguments.map { Array($0.utf8) })
+    }
+
+    /// The same with arguments as bytes (a path that is not UTF-8).
+    func invoke(bytes arguments: [[UInt8]]) async throws -> Outcome {
         let environment: [Environment.Key: String?] = ["PODMAN_BOOTC_STATE_DIR": state.path, "PODMAN_BOOTC_PROGRESS": "never"]
+        let prefix = ["-s", "KILL", String(Self.limit), Harness.binary].map { Array($0.utf8) }
         let result = try await Subprocess.run(
-            .path(FilePath("/usr/bin/timeout")), arguments: Arguments(["-s", "KILL", String(Self.limit), Harness.binary] + arguments),
+            // swift-subprocess strdup()s raw arguments: each needs its NUL.
+            .path(FilePath("/usr/bin/timeout")), arguments: Arguments((prefix + arguments).map { $0 + [0] }),
             environment: .inherit.updating(environment), workingDirectory: FilePath(work.path),
             output: .discarded, error: .string(limit: 1 << 20))
         switch result.terminationStatus {
@@ -70,11 +77,18 @@ extension EndToEnd {
     }
 
     /// One invocation: documented code, an error line when it failed, no state change.
+    @discardableResult
     func check(_ arguments: [String], allowed: Set<Int32> = FuzzTests.documentedCodes,
-               sourceLocation: SourceLocation = #_sourceLocation) async throws {
+               sourceLocation: SourceLocation = #_sourceLocation) async throws -> Outcome {
+        try await check(bytes: arguments.map { Array($0.utf8) }, allowed: allowed, sourceLocation: sourceLocation)
+    }
+
+    @discardableResult
+    func check(bytes arguments: [[UInt8]], allowed: Set<Int32> = FuzzTests.documentedCodes,
+               sourceLocation: SourceLocation = #_sourceLocation) async throws -> Outcome {
         let before = stateTree()
-        let outcome = try await invoke(arguments)
-        let shown = arguments.map { String($0.debugDescription.prefix(80)) }.joined(separator: " ")
+        let outcome = try await invoke(bytes: arguments)
+        let shown = arguments.map { String(String(decoding: $0, as: UTF8.self).debugDescription.prefix(80)) }.joined(separator: " ")
         #expect(!outcome.signaled, "killed or crashed (status \(outcome.status)): \(shown)\n\(outcome.stderr.suffix(400))",
                 sourceLocation: sourceLocation)
         #expect(allowed.contains(outcome.status), "exit \(outcome.status): \(shown)\n\(outcome.stderr.suffix(400))",
@@ -83,6 +97,7 @@ extension EndToEnd {
             #expect(outcome.stderr.contains("Error:"), "no Error: line for exit \(outcome.status): \(shown)", sourceLocation: sourceLocation)
         }
         #expect(stateTree() == before, "the state folder changed: \(shown)", sourceLocation: sourceLocation)
+        return outcome
     }
 
     func prepare() async throws {
@@ -252,6 +267,153 @@ extension EndToEnd {
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("console.log"), withIntermediateDirectories: true)
         try JSONSerialization.data(withJSONObject: valid).write(to: folder.appendingPathComponent("vm.json"))
         try await check(["logs", id], allowed: [125])
+    }
+
+    // MARK: Hostile input, round 2 (issue 26)
+
+    /// A project folder in `work` with one layer, and `images` as its images.yml (bytes, so CRLF
+    /// and tabs stay as written).
+    func project(_ name: String, images: String) throws -> URL {
+        let folder = work.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("layers/tool"), withIntermediateDirectories: true)
+        try "deb:\n  packages: [curl]\n".write(to: folder.appendingPathComponent("layers/tool/layer.yml"), atomically: false, encoding: .utf8)
+        try Data(images.utf8).write(to: folder.appendingPathComponent("images.yml"))
+        return folder
+    }
+
+    /// Nine levels of nine aliases, written the way a whitespace scan missed them.
+    static func aliasBomb(separator: String, newline: String) -> String {
+        var yaml = "# a comment first\(newline)a: &a [x, x, x, x, x, x, x, x, x]\(newline)"
+        for level in 1...9 {
+            let previous = level == 1 ? "a" : "l\(level - 1)"
+            yaml += "l\(level): &l\(level) [" + Array(repeating: "\(separator)*\(previous)", count: 9).joined(separator: ",") + "]\(newline)"
+        }
+        return yaml + "images:\(newline)  ? [\(separator)*l9]\(newline)  : x\(newline)  app:\(newline)    layers: [tool]\(newline)"
+    }
+
+    /// c0 on the demo image, each next image on the one before.
+    static func chain(_ count: Int) -> String {
+        var yaml = "defaults:\n  pkg: deb\nimages:\n  c0:\n    base: \(Harness.demoImage)\n    layers: [tool]\n"
+        for index in 1..<count { yaml += "  c\(index):\n    base: c\(index - 1)\n    layers: [tool]\n" }
+        return yaml
+    }
+
+    @Test func aliasBombsAWhitespaceScanMissedAreRefused() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        for (name, separator, newline) in [("tab", "\t", "\n"), ("crlf", " ", "\r\n"), ("tab-crlf", "\t", "\r\n")] {
+            let folder = try project("bomb-\(name)", images: Self.aliasBomb(separator: separator, newline: newline))
+            let images = folder.appendingPathComponent("images.yml").path
+            for arguments in [["run", "--dry-run", "--config", images, "app"], ["layers", "validate", "--dir", folder.path]] {
+                let started = ContinuousClock.now
+                let outcome = try await check(arguments, allowed: arguments[0] == "run" ? [64] : [1])
+                #expect(ContinuousClock.now - started < .seconds(5), "\(name): \(arguments[0]) took \(ContinuousClock.now - started)")
+                #expect(outcome.stderr.contains("images.yml:3: YAML aliases (*name) are not supported"), "\(name): \(outcome.stderr)")
+            }
+        }
+    }
+
+    @Test func longImageChainsArePlannedOnce() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        let forty = try project("chain40", images: Self.chain(40))
+        try await check(["run", "--dry-run", "--config", forty.appendingPathComponent("images.yml").path, "c39"], allowed: [0])
+        // A 100-image chain costs what one image costs: one generation, one inspection. The
+        // first image of the same project is the baseline (process start, podman's answer).
+        let hundred = try project("chain100", images: Self.chain(100)).appendingPathComponent("images.yml").path
+        func timed(_ image: String) async throws -> Duration {
+            let started = ContinuousClock.now
+            try await check(["run", "--dry-run", "--config", hundred, image], allowed: [0])
+            return ContinuousClock.now - started
+        }
+        _ = try await timed("c0")  // podman's first answer is slower
+        let one = try await timed("c0")
+        let last = try await timed("c99")
+        #expect(last < .seconds(1), "run --dry-run c99 took \(last) (c0: \(one))")
+        #expect(last - one < .milliseconds(500), "the chain cost \(last - one) beyond its first image")
+        #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("chain100/.build").path), "a dry run wrote .build/")
+    }
+
+    @Test func aFolderNamedInBytesThatAreNotUTF8() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        let name = Array("proj".utf8) + [0xFF]
+        let folder = Array(work.path.utf8) + Array("/".utf8) + name
+        let made = (folder.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer { mkdir($0.baseAddress!, 0o755) }
+        #expect(made == 0)
+        let containerfile = (folder + Array("/Containerfile".utf8)).map { CChar(bitPattern: $0) } + [0]
+        let descriptor = containerfile.withUnsafeBufferPointer { open($0.baseAddress!, O_WRONLY | O_CREAT | O_EXCL, 0o644) }
+        _ = "FROM \(Harness.demoImage)\n".utf8CString.dropLast().withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        let hashed = try await check(bytes: [Array("invariance".utf8), Array("hash".utf8), folder], allowed: [0])
+        #expect(hashed.stderr.isEmpty, "\(hashed.stderr)")
+        try await check(bytes: [Array("invariance".utf8), Array("hash".utf8), Array("--root".utf8), folder, Array(".".utf8)], allowed: [0])
+        // Its parent, with the name inside it, hashes too.
+        try await check(["invariance", "hash", work.path], allowed: [0])
+        // `run` cannot name it to podman build: a usage error that says so.
+        let run = try await check(bytes: [Array("run".utf8), Array("--dry-run".utf8), folder], allowed: [64])
+        #expect(run.stderr.contains("is not UTF-8"), "\(run.stderr)")
+    }
+
+    @Test func diskSizesAndKernelArgumentsThatCannotWork() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        let folder = work.appendingPathComponent("app")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try "FROM \(Harness.demoImage)\n".write(to: folder.appendingPathComponent("Containerfile"), atomically: false, encoding: .utf8)
+        for size in ["0", "0G", "1", "63M", "-1"] {
+            try await check(["run", "--dry-run", "--disk-size", size, folder.path], allowed: [64])
+            try await check(["run", "--dry-run", "--disk-size", size, Harness.demoImage], allowed: [64])
+        }
+        // Above the floor, below the image's own size: refused when planned, naming the size.
+        let small = try await check(["run", "--dry-run", "--disk-size", "64M", Harness.demoImage], allowed: [64])
+        #expect(small.stderr.contains("use --disk-size"), "\(small.stderr)")
+        for karg in ["\u{1}", "a\nb", "quiet\r", "\u{7F}", "x\u{85}", "a\u{202E}b", "foo=\"bar", "a\u{A0}b"] {
+            let outcome = try await check(["run", "--dry-run", "--karg", karg, folder.path], allowed: [64])
+            #expect(outcome.stderr.contains("is not one kernel argument"), "\(outcome.stderr)")
+        }
+    }
+
+    /// A parse that takes minutes (a 200,000-image images.yml, 9 MB: no alias, nothing
+    /// illegal, just big) ends within 2 s of SIGTERM or SIGINT, in `run` and in a synchronous
+    /// command alike, with 143 / 130 and the state folder as it was.
+    @Test func signalsEndALongParse() async throws {
+        try await prepare()
+        defer { cleanUp() }
+        var yaml = "images:\n"
+        for index in 0..<200_000 { yaml += "  i\(index):\n    base: debian\n    layers: [tool]\n" }
+        let folder = try project("huge", images: yaml)
+        let images = folder.appendingPathComponent("images.yml").path
+        for (arguments, signal) in [(["run", "--dry-run", "--config", images, "i5"], SIGTERM), (["layers", "validate", "--dir", folder.path], SIGINT),
+                                    (["run", "--dry-run", "--config", images, "i5"], SIGINT)] {
+            let before = stateTree()
+            var signalled = ContinuousClock.now
+            var alive = false
+            var watchdog: Task<Void, Never>?
+            let result = try await Subprocess.run(
+                .path(FilePath(Harness.binary)), arguments: Arguments(arguments),
+                environment: .inherit.updating(["PODMAN_BOOTC_STATE_DIR": state.path, "PODMAN_BOOTC_PROGRESS": "never"]),
+                workingDirectory: FilePath(work.path), input: .none, output: .discarded, error: .discarded
+            ) { execution in
+                try await Task.sleep(for: .seconds(1))
+                alive = kill(execution.processIdentifier.value, 0) == 0
+                signalled = ContinuousClock.now
+                let pid = execution.processIdentifier.value
+                kill(pid, signal)
+                // A hang is ended here, so the test reports it instead of waiting for it;
+                // cancelled once the process is reaped, before its pid could be reused.
+                watchdog = Task {
+                    try? await Task.sleep(for: .seconds(20))
+                    if !Task.isCancelled { kill(pid, SIGKILL) }
+                }
+            }
+            watchdog?.cancel()
+            let ended = ContinuousClock.now - signalled
+            #expect(alive, "\(arguments[0]) had ended within 1 s: no parse to interrupt")
+            #expect(ended < .seconds(2), "\(arguments[0]) ended \(ended) after signal \(signal)")
+            #expect(Harness.code(result.terminationStatus) == 128 + signal, "\(arguments[0]): \(result.terminationStatus)")
+            #expect(stateTree() == before, "the state folder changed")
+        }
     }
 }
 }

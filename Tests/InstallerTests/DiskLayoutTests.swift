@@ -6,6 +6,7 @@ import GoldenFiles
 import Host
 @testable import Installer
 import Logging
+import Podman
 import Testing
 
 @Suite struct DiskLayoutTests {
@@ -60,5 +61,29 @@ import Testing
         #expect(catted == "ID=test\n")
         let label = try await runner.check(["dumpe2fs", "-h", "\(disk)?offset=\(layout.rootOffset)"])
         #expect(label.contains("Filesystem volume name:   root"))
+    }
+
+    /// A disk the image cannot fit on is refused with the size to ask for, before any plan
+    /// or install: below the floor, or below the image's own size (rounded up to a MiB).
+    @Test(arguments: [(UInt64(0), ByteSize?.some(ByteSize(bytes: 0)), "64M"), (0, .mebibytes(63), "64M"), (0, .mebibytes(64), nil),
+                      ((3 << 30) + 5, ByteSize(bytes: 0), "3073M"), ((3 << 30) + 5, .gibibytes(2), "3073M"), ((3 << 30) + 5, nil, nil),
+                      ((3 << 30) + 5, .gibibytes(4), nil)] as [(UInt64, ByteSize?, String?)])
+    func aDiskTooSmallForTheImageIsRefused(imageSize: UInt64, size: ByteSize?, needed: String?) {
+        let image = ImageInspection(id: "abc", digest: nil, repoTags: [], size: imageSize)
+        let request = InstallRequest(reference: "x", image: image, architecture: .x86_64, diskSize: size)
+        do {
+            try request.validate()
+            #expect(needed == nil, "\(String(describing: size)) was accepted")
+        } catch {
+            #expect(error.exitCode == 64)
+            #expect(needed.map { "\(error)".contains("use --disk-size \($0) or more") } == true, "\(error)")
+        }
+    }
+
+    @Test func aKernelArgumentThatIsNotOneIsRefusedBeforeInstalling() {
+        let image = ImageInspection(id: "abc", digest: nil, repoTags: [], size: 1 << 20)
+        let request = InstallRequest(reference: "x", image: image, architecture: .x86_64, diskSize: nil,
+                                     bootc: BootcInstallOptions(kernelArguments: ["quiet", "a\nb"]))
+        #expect(throws: InstallerError.self) { try request.validate() }
     }
 }

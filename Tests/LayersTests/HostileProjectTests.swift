@@ -31,13 +31,43 @@ import Testing
         ("k: \"*not an alias\"\n", nil),
         ("k: a*b\n", nil),
         ("k: |\n  * a markdown list\n  * in a block scalar\nj: x\n", nil),
+        ("k: >-\n  *folded\n", nil),
         ("k: x # *comment\n", nil),
+        ("k: 'it''s *x'\n", nil),
+        ("run: cp *.conf /etc/\n", nil),
         ("k: *alias\n", 1),
         ("- [a, *b]\n", 1),
         ("k:\n  - x\n  - *y\n", 3),
+        // What a whitespace scan missed: a tab before the alias in a flow collection, and
+        // CRLF line ends after a comment line.
+        ("a: &x 1\nb: [\t*x, \t*x]\n", 2),
+        ("a: &x 1\nb: {k: \t*x}\n", 2),
+        ("# comment\r\na: &x 1\r\nb: *x\r\n", 3),
+        ("# comment\r\na: &x [1]\r\nb:\r\n  - *x\r\n", 4),
+        ("a: &x 1\n? *x\n: v\n", 2),
+        ("a: &x 1\n<<: *x\n", 2),
+        ("", nil),
+        ("k: [unclosed\n", nil),
     ] as [(String, Int?)])
-    func aliasScanFindsOnlyAliases(text: String, line: Int?) {
-        #expect(YAMLAliasScan.firstAliasLine(in: text) == line)
+    func aliasesAreFoundWhereverYAMLPutsThem(text: String, line: Int?) {
+        #expect(YAMLAliases.firstLine(in: text) == line)
+    }
+
+    /// The bombs a whitespace scan let through: each is refused at its first alias, at once.
+    @Test(arguments: ["\t", "\r\n"])
+    func aliasBombVariantsAreRefused(variant: String) throws {
+        let newline = variant == "\r\n" ? "\r\n" : "\n"
+        let gap = variant == "\t" ? "\t" : " "
+        var yaml = "# a comment first\(newline)a: &a [x, x, x, x, x, x, x, x, x]\(newline)"
+        for level in 1...9 {
+            let previous = level == 1 ? "a" : "l\(level - 1)"
+            yaml += "l\(level): &l\(level) [" + Array(repeating: "\(gap)*\(previous)", count: 9).joined(separator: ",") + "]\(newline)"
+        }
+        yaml += "images:\(newline)  ? [\(gap)*l9]\(newline)  : x\(newline)"
+        let started = ContinuousClock.now
+        let found = try problems(["images.yml": yaml])
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(found.count == 1 && found.first?.contains("images.yml:3: YAML aliases") == true, "\(found)")
     }
 
     /// 300 images each on the one before: resolving them all is linear in the chain, not 2^N.

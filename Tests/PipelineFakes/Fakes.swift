@@ -307,8 +307,12 @@ package final class FakeRunner: ProcessRunner, @unchecked Sendable {
     package let log: CallLog
     private let lock = NSLock()
     private var images: [String: ImageInspection] = [:]
+    private var inspected: [String] = []
 
     package init(log: CallLog) { self.log = log }
+
+    /// Every `podman image inspect` asked, in order (kept out of `log`: a dry run may inspect).
+    package var inspections: [String] { lock.withLock { inspected } }
 
     package func addImage(_ reference: String, id: String = String(repeating: "ab", count: 32), labels: [String: String] = [:],
                           architecture: String = "amd64") {
@@ -319,7 +323,7 @@ package final class FakeRunner: ProcessRunner, @unchecked Sendable {
         switch Array(argv.prefix(3)) {
         case ["podman", "image", "inspect"]:
             let reference = argv.last ?? ""
-            guard let image = lock.withLock({ images[reference] }) else {
+            guard let image = lock.withLock({ inspected.append(reference); return images[reference] }) else {
                 return ProcessResult(status: 125, standardOutput: "", standardError: "Error: \(reference): image not known")
             }
             let json = String(decoding: try JSONEncoder().encode([image]), as: UTF8.self)

@@ -41,14 +41,14 @@ struct InvarianceHashCommand: ParsableCommand {
     var inputs: [String] = []
 
     func run() throws {
-        let rootURL = URL(fileURLWithPath: root ?? FileManager.default.currentDirectoryPath)
-        var names = inputOptions + inputs
-        if names.isEmpty {
-            names = (ProcessInfo.processInfo.environment["INVARIANCE_INPUTS"] ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init)
-        }
-        if names.isEmpty { names = ["."] }
+        // As bytes: a folder whose name is not UTF-8 is hashed, not "not found".
+        let current = RawArguments.currentFolder
+        let rootPath = root.map { RawArguments.path($0) }.map { $0.isAbsolute ? $0 : current.appending($0) } ?? current
+        var names = (inputOptions + inputs).map { RawArguments.path($0) }
+        if names.isEmpty { names = RawArguments.words(ofEnvironment: "INVARIANCE_INPUTS") }
+        if names.isEmpty { names = [RawPath(".")] }
         do {
-            print(try InvarianceHash.compute(inputs: names, root: rootURL))
+            print(try InvarianceHash.compute(inputs: names, root: rootPath))
         } catch let error as InvarianceHashError {
             throw InvarianceCommandError(message: "\(error)", exitCode: ExitStatus.notFound)
         }

@@ -5,8 +5,8 @@ import BootcCore
 import BootcPipeline
 
 struct DiskOptions: ParsableArguments {
-    @Option(help: "Size of the VM's disk (sparse), e.g. 20G (default: max(10G, 2 x image size)).",
-            transform: ArgumentValue.size(example: "20G"))
+    @Option(help: "Size of the VM's disk (sparse), e.g. 20G, at least 64M and the image's size (default: max(10G, 2 x image size)).",
+            transform: ArgumentValue.size(atLeast: .minimumDisk, example: "20G"))
     var diskSize: ByteSize?
 
     @Option(help: ArgumentHelp("Installer: auto (bootc when the image ships it), bootc, or direct (default: $PODMAN_BOOTC_INSTALLER, else auto; direct never runs the image's own bootc in a privileged container).", valueName: "installer"))
@@ -16,7 +16,7 @@ struct DiskOptions: ParsableArguments {
     var filesystem: String?
 
     @Option(help: "Maximum size of the root filesystem for bootc install, e.g. 8G (bootc's --root-size).",
-            transform: ArgumentValue.size(example: "8G"))
+            transform: ArgumentValue.size(atLeast: .minimumDisk, example: "8G"))
     var rootSizeMax: ByteSize?
 
     @Option(name: .customLong("karg"), help: ArgumentHelp("Extra kernel argument (repeatable).", valueName: "arg"))
@@ -37,8 +37,10 @@ struct DiskOptions: ParsableArguments {
         if let filesystem, filesystem.isEmpty || !filesystem.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
             throw ValidationError("--filesystem \(filesystem.debugDescription) is not a filesystem name (e.g. xfs, ext4, btrfs)")
         }
-        for karg in kernelArguments where karg.isEmpty || karg.contains(where: { $0.isWhitespace || $0.isNewline }) {
-            throw ValidationError("--karg \(karg.debugDescription) must be one kernel argument without spaces (repeat --karg for several)")
+        for karg in kernelArguments {
+            if let problem = KernelArgument.problem(with: karg) {
+                throw ValidationError("--karg \(karg.debugDescription) is not one kernel argument: \(problem); give each argument without spaces, quotes or control characters (repeat --karg for several)")
+            }
         }
     }
 

@@ -9,7 +9,7 @@ import Podman
 
 /// How an image is built, when podman-bootc knows: a quadlet unit, or a folder whose hash
 /// podman-bootc computes itself.
-enum BuildDefinition {
+enum BuildDefinition: Sendable {
     case unit(QuadletBuild)
     case folder(URL, hash: String, tag: String)
     /// A generated image: built with its base images of the same project, bases first.

@@ -41,10 +41,11 @@ enum GeneratedImages {
     /// generated .build/ folder and its layers' folders (plus templates/ when present).
     static func hash(of image: String, in project: Project) throws -> String {
         var inputs: Set<String> = []
+        var memo = ResolutionMemo()
         for name in try bases(of: image, in: project) + [image] {
             inputs.insert(".build/\(name)")
             let resolved: ResolvedImage
-            do { resolved = try project.resolve(name) } catch { throw LayersError.problems([error]) }
+            do { resolved = try project.resolve(name, memo: &memo) } catch { throw LayersError.problems([error]) }
             for layer in resolved.resolvedLayers { inputs.insert("layers/\(layer)") }
         }
         if FileManager.default.fileExists(atPath: project.root.appendingPathComponent("templates").path) { inputs.insert("templates") }

@@ -38,9 +38,10 @@ struct ImageBuilder {
                 // `run` speaks the run's exit codes: a broken project is bad input (64), not 1.
                 throw ImageBuildError.unitError("\(error)")
             }
-            let hash = current ? try GeneratedImages.hash(of: name, in: project) : ""
-            return .layers(project: project, image: name, hash: hash, tag: GeneratedImages.tag(name))
+            return try Self.layerDefinition(name, in: project, current: current)
         case .reference(let reference):
+            // Swift decodes the command line as UTF-8: bytes that are not became U+FFFD.
+            if reference.unicodeScalars.contains("\u{FFFD}") { throw ImageBuildError.notUTF8(reference) }
             guard ImageReference.isValid(reference) else { throw ImageBuildError.invalidReference(reference) }
             let directories = QuadletNaming.searchDirectories(home: sudoUserHome ?? NSHomeDirectory(),
                                                               configHome: context.environment["XDG_CONFIG_HOME"])
@@ -51,21 +52,43 @@ struct ImageBuilder {
         }
     }
 
+    /// An image of an already generated project (`current`: .build/ holds what it generates).
+    static func layerDefinition(_ image: String, in project: Project, current: Bool) throws -> BuildDefinition {
+        let hash = current ? try GeneratedImages.hash(of: image, in: project) : ""
+        return .layers(project: project, image: image, hash: hash, tag: GeneratedImages.tag(image))
+    }
+
     func plan(_ source: ImageSource) async throws -> ImagePlan {
-        guard let definition = try definition(for: source) else {
+        // Parsing, generating and hashing a project can take as long as its input makes it:
+        // off the task, so a signal is not kept waiting.
+        let builder = self
+        guard let definition = try await InterruptibleWork.run({ try builder.definition(for: source) }) else {
             switch source {
             case .reference(let reference): return ImagePlan(image: .reference(reference))
             case .rootFilesystem(let folder): return ImagePlan(image: .rootFilesystem(folder), imageExists: true)
             default: preconditionFailure("folders, units and images.yml images always have a definition")
             }
         }
-        if case .layers(let project, let image, _, _) = definition {
-            // Bases first: each is checked (and built) like the image itself.
-            for base in try GeneratedImages.bases(of: image, in: project) {
-                let basePlan = try await plan(.layerImage(project.location, name: base))
-                if basePlan.decision?.build == true && context.isBuilding { try await build(basePlan) }
-            }
+        if case .layers(let project, let image, _, _) = definition, context.isBuilding {
+            try await buildBases(of: image, in: project)
         }
+        return try await decide(definition)
+    }
+
+    /// Bases first, each checked (and built) like the image itself. `bases` is already every
+    /// base of every base in build order, so each is planned once, from the project generated
+    /// once: planning each base's bases again made a chain of N images cost 2^N plans.
+    /// A dry run skips them: the image's own hash covers its bases' inputs.
+    private func buildBases(of image: String, in project: Project) async throws {
+        for base in try GeneratedImages.bases(of: image, in: project) {
+            let definition = try await InterruptibleWork.run { try Self.layerDefinition(base, in: project, current: true) }
+            let plan = try await decide(definition)
+            if plan.decision?.build == true { try await build(plan) }
+        }
+    }
+
+    /// podrun's decision for one definition: one inspection of its image.
+    private func decide(_ definition: BuildDefinition) async throws -> ImagePlan {
         let existing = try await context.podman.inspect(definition.imageTag)
         var decision = RebuildDecision.decide(imageExists: existing != nil, declaredHash: definition.declaredHash,
                                               imageHash: existing?.labels?[RebuildDecision.label])

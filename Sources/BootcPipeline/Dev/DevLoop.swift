@@ -42,8 +42,8 @@ package struct DevLoop: Sendable {
     /// Runs until cancelled (Ctrl-C): the VM stays unless `request.vm.removeOnExit`.
     package func run(_ request: DevRequest) async throws {
         let sequence = RunSequence(context: context)
-        let source = try ImageSource.resolve(request.target, config: request.config)
-        let watched = try watchedPaths(source)
+        let source = try await ImageSource.resolving(request.target, config: request.config)
+        let watched = try await watchedPaths(source)
         let watcher = try InputWatcher(paths: watched)
         var options = request.vm
         // Every edit makes a new disk, booted once: saving its state would only cost time.
@@ -216,8 +216,9 @@ package struct DevLoop: Sendable {
     // MARK: Inputs
 
     /// The files and folders whose edits rebuild the image.
-    func watchedPaths(_ source: ImageSource) throws -> [String] {
-        let definition = try ImageBuilder(context: context).definition(for: source)
+    func watchedPaths(_ source: ImageSource) async throws -> [String] {
+        let builder = ImageBuilder(context: context)
+        let definition = try await InterruptibleWork.run { try builder.definition(for: source) }
         switch definition {
         case .folder(let folder, _, _):
             return [folder.path]

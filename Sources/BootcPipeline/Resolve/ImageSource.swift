@@ -63,6 +63,11 @@ package enum ImageSource: Equatable, Sendable {
         return ProjectLocation(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
     }
 
+    /// `resolve` off the task: reading a large images.yml must not keep a signal waiting.
+    package static func resolving(_ target: String, config: String? = nil) async throws -> ImageSource {
+        try await InterruptibleWork.run { try resolve(target, config: config) }
+    }
+
     /// The tag podman-bootc gives the image it builds from a folder: localhost/<folder name>.
     static func tag(forFolder folder: URL) -> String {
         let name = folder.lastPathComponent.lowercased().map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "-" }

@@ -15,7 +15,7 @@ package struct RebuildReport: Encodable, Sendable {
 extension RunSequence {
     /// Whether `target` would be built, and why.
     package func rebuildReport(_ target: String) async throws -> RebuildReport {
-        let plan = try await ImageBuilder(context: context).plan(try ImageSource.resolve(target))
+        let plan = try await ImageBuilder(context: context).plan(try await ImageSource.resolving(target))
         if let decision = plan.decision {
             return RebuildReport(image: plan.reference, imageExists: plan.imageExists, definition: plan.definition?.path, decision: decision)
         }

@@ -20,13 +20,13 @@ package struct RunSequence: Sendable {
     package func prepareImage(_ target: String, config: String?) async throws -> ImageToInstall {
         var building = context
         building.isBuilding = true
-        return try await ImageBuilder(context: building).prepare(try ImageSource.resolve(target, config: config))
+        return try await ImageBuilder(context: building).prepare(try await ImageSource.resolving(target, config: config))
     }
 
     /// What `run` would do: build the image (and why), then reuse or install its disk (and
     /// why). Changes nothing.
     package func dryRun(_ target: String, config: String?, disk: DiskChoices) async throws -> DryRunReport {
-        let plan = try await ImageBuilder(context: context).plan(try ImageSource.resolve(target, config: config))
+        let plan = try await ImageBuilder(context: context).plan(try await ImageSource.resolving(target, config: config))
         if let decision = plan.decision, decision.build {
             return DryRunReport(image: plan.reference, build: decision, reuse: false,
                                 reason: "the image is built first, so its disk is installed for the new image")
