@@ -20,7 +20,8 @@ public struct ProjectLocation: Sendable, Equatable {
         self.isNamed = imagesFile != nil
     }
 
-    static let textLimit = 1 << 20
+    /// A project's files are text of a few KiB; the cap only bounds what a mistake can cost.
+    static let textLimit = 16 << 20
 
     /// The project folder, open: checked for ownership unless the user named it.
     func openFolder(owners: TrustedOwners) throws(LayerProblem) -> ConfinedFolder {
@@ -116,7 +117,7 @@ public struct Project: Sendable {
         }
     }
 
-    /// The text file `name` (at most 1 MiB), nil when missing; a link there is a problem.
+    /// The text file `name` (at most 16 MiB), nil when missing; a link there is a problem.
     static func file(_ name: String, in folder: ConfinedFolder) throws(LayerProblem) -> Data? {
         do { return try folder.readFile(name, limit: ProjectLocation.textLimit) } catch {
             throw LayerProblem(error, file: folder.path + "/" + name)
@@ -141,8 +142,10 @@ extension LayerProblem {
 extension ProjectLocation {
     /// The image names its images.yml defines (empty when it does not parse), read as `load`
     /// reads it: a found folder must be the caller's.
+    /// The image names the project's images.yml defines; a problem when it cannot be read as
+    /// one (aliases, broken YAML): guessing that a name is no project image would hide that.
     public func imageNames(owners: TrustedOwners = .caller()) throws(LayerProblem) -> [String] {
-        ImagesFile.imageNames(in: try imagesText(in: try openFolder(owners: owners)))
+        try ImagesFile.declaredNames(in: try imagesText(in: try openFolder(owners: owners)), file: imagesFile.path)
     }
 }
 
