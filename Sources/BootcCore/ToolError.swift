@@ -21,6 +21,12 @@ public enum ExitStatus {
     public static let vmFailure: Int32 = 126
     /// The image or VM named does not exist (like `podman run`'s 127: not found).
     public static let notFound: Int32 = 127
+    /// A guest command's status as this process's exit code: 0...255 as it is; anything else
+    /// a guest (or its SSH server, or an agent) may claim is 255, never one that wraps to 0.
+    public static func guestCommand(_ status: Int32) -> Int32 {
+        (0...255).contains(status) ? status : 255
+    }
+
     /// `run --timeout` expired (like timeout(1)).
     public static let timeout: Int32 = 124
     /// Interrupted by SIGINT.

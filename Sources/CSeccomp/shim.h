@@ -28,7 +28,9 @@
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM), \
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 
-/// Sets no_new_privs and installs the filter on this thread (inherited across exec).
+/// Installs the filter on this thread (inherited across exec). With CAP_SYS_ADMIN (root, or
+/// root of a user namespace) without no_new_privs, which would stop an SELinux domain
+/// transition into virtiofsd's own domain at exec; else with no_new_privs, as the kernel asks.
 /// Returns 0, or -1 with errno set (ENOSYS: an architecture this filter does not know).
 static inline int podman_bootc_forbid_setid_modes(void) {
 #ifndef PODMAN_BOOTC_AUDIT_ARCH
@@ -66,6 +68,8 @@ static inline int podman_bootc_forbid_setid_modes(void) {
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog program = { .len = (unsigned short)(sizeof(filter) / sizeof(filter[0])), .filter = filter };
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) == 0) return 0;
+    if (errno != EACCES) return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0);
 #endif

@@ -22,14 +22,17 @@ public final class FileLock: Sendable {
 
     /// A shared hold on the lock at `path`, taken as soon as no one holds it exclusively:
     /// many holders at once, and `ifAvailable` fails for everyone else while any is held.
+    /// Polled, not blocking: a holder that never lets go cannot keep a cancelled run waiting.
     public static func shared(path: String) throws -> FileLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
-        while flock(fd, LOCK_SH) != 0 {
-            guard errno == EINTR else {
+        while flock(fd, LOCK_SH | LOCK_NB) != 0 {
+            guard errno == EINTR || errno == EWOULDBLOCK, !Task.isCancelled else {
                 close(fd)
+                if Task.isCancelled { throw CancellationError() }
                 throw CocoaError(.fileLocking, userInfo: [NSFilePathErrorKey: path])
             }
+            usleep(50_000)
         }
         return FileLock(fd: fd)
     }

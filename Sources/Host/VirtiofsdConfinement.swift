@@ -29,6 +29,27 @@ public enum VirtiofsdConfinement {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
+    /// The program libvirt (root) will run at every later start of a VM: only one that no one
+    /// but root (or the user behind sudo, who may run anything as root already) can replace:
+    /// owned so, not group/other-writable, in folders like that.
+    static func trustedTool() throws -> String {
+        let program = tool
+        let advice = "root's VMs with -v run podman-bootc itself as the confinement of libvirt's virtiofsd, at every start; "
+            + "run a podman-bootc installed where only root can change it (sudo make install puts it in /usr/local/bin)"
+        guard program.hasPrefix("/"), !program.hasSuffix(" (deleted)") else {
+            throw UntrustedFolderError(path: program, reason: "is not this program's path on disk", advice: advice)
+        }
+        let folder = URL(fileURLWithPath: program).deletingLastPathComponent().path
+        let owners = TrustedOwners.caller()
+        _ = try TrustedFolder.open(folder, owners: owners, othersMayAdd: true, advice: advice)
+        var info = stat()
+        guard lstat(program, &info) == 0, info.st_mode & S_IFMT == S_IFREG, owners.uids.contains(info.st_uid),
+              info.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
+            throw UntrustedFolderError(path: program, reason: "is not a file that only root (or you) may write", advice: advice)
+        }
+        return program
+    }
+
     /// The option that drops the capabilities, in the syntax of this virtiofsd (QEMU's C one
     /// takes FUSE options; the Rust one a flag).
     static func capabilityArguments(for binary: String) -> [String] {
@@ -64,7 +85,7 @@ public enum VirtiofsdConfinement {
     public static func binaryLink(in folder: URL) throws -> String {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let link = folder.appendingPathComponent(linkName).path
-        let target = tool
+        let target = geteuid() == 0 ? try trustedTool() : tool
         if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target { return link }
         let staging = link + ".\(UUID().uuidString.prefix(8))"
         try FileManager.default.createSymbolicLink(atPath: staging, withDestinationPath: target)

@@ -18,7 +18,7 @@ public enum CloudInitError: ToolError, Equatable {
         case .notAFolder(let path):
             return "--cloudinit \(path) is not a folder; give the folder that holds user-data (and meta-data, network-config)"
         case .unusableFile(let path, let limit):
-            return "\(path) is not a regular file of at most \(limit >> 20) MiB; cloud-init's user-data, meta-data and network-config are small text files"
+            return "\(path) is not a regular file of at most \(limit >> 20) MiB that podman-bootc may read (links are not followed); cloud-init's user-data, meta-data and network-config are small text files"
         case .noUserData(let path):
             return "\(path) has no user-data file, which cloud-init needs; see the cloud-init/ folder of podman-bootc for an example"
         }
@@ -71,6 +71,8 @@ public struct CloudInitSeed: Sendable {
         try await runner.check(["xorriso", "-as", "mkisofs", "-quiet", "-output", partial.path, "-volid", "cidata",
                                 "-joliet", "-rock", stage.path])
         chmod(partial.path, StateAccess.privateFile)
+        // Whole on the disk before its name says it is made (a crash must not leave a short seed).
+        DiskCache.syncFiles(in: work)
         guard rename(partial.path, iso.path) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: iso.path]) }
         return iso
     }
@@ -80,8 +82,13 @@ public struct CloudInitSeed: Sendable {
 
     /// A seed file's bytes: nil when absent; a regular file of at most `fileLimit` bytes.
     static func read(_ url: URL) throws -> Data? {
-        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        // Never through a link: under sudo, a folder someone else made could point user-data
+        // at a file only root may read, and the guest would get it.
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw CloudInitError.unusableFile(url.path, limit: fileLimit)
+        }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= fileLimit else {

@@ -116,7 +116,7 @@ public struct DiskCache: Sendable {
     }
 
     /// fsync of every regular file directly in `folder`, then of the folder.
-    static func syncFiles(in folder: URL) {
+    public static func syncFiles(in folder: URL) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
             sync(folder.appendingPathComponent(name).path, flags: O_RDONLY | O_NOFOLLOW)
         }

@@ -176,8 +176,9 @@ public struct DiskInstaller: Sendable {
         let installer = try await resolveInstaller(request)
         let inputs = request.cacheKey(installer: installer)
         let key = inputs.key
-        // Held before the lookup: a concurrent `cache prune` cannot remove what this run found.
-        try cache.holdInUse(key)
+        // Held before the lookup: a concurrent `cache prune` cannot remove what this run found
+        // (best effort: a read-only cache cannot be pruned either).
+        try? cache.holdInUse(key)
         if let hit = cache.lookup(key) { return hit }
 
         cache.removeAbandonedPartials()

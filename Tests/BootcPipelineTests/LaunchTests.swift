@@ -315,3 +315,17 @@ extension FakeWorld {
         #expect(world.vms.all().isEmpty)
     }
 }
+
+/// Which local libvirt daemon a URI names decides who confines a -v folder's virtiofsd.
+@Suite struct LocalDaemonTests {
+    @Test func urisAreClassifiedByTheirParts() {
+        typealias Daemon = SharedFolderDaemons.LocalDaemon
+        #expect(Daemon(uri: "qemu:///system") == .system)
+        #expect(Daemon(uri: "qemu+unix:///system") == .system)
+        #expect(Daemon(uri: "qemu:///session") == .session)
+        #expect(Daemon(uri: "qemu+unix:///session?socket=/run/user/1000/libvirt/libvirt-sock") == .session)
+        #expect(Daemon(uri: "qemu+ssh://root@host/system") == nil)
+        #expect(Daemon(uri: "hostalias") == nil)
+        #expect(Daemon(uri: "qemu:///embed?root=/tmp/x") == nil)
+    }
+}

@@ -142,7 +142,7 @@ struct RunCommand: PipelineCommand {
             return
         }
         let status = try await sequence.run(try request())
-        if status != 0 { throw ExitCode(status) }
+        if status != 0 { throw ExitCode(ExitStatus.guestCommand(status)) }
     }
 }
 

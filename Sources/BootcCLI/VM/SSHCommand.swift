@@ -1,6 +1,7 @@
 // `podman-bootc ssh`: a shell or a command in a running VM, over libssh2.
 
 import ArgumentParser
+import BootcCore
 import BootcPipeline
 
 struct SSHCommand: PipelineCommand {
@@ -21,6 +22,6 @@ struct SSHCommand: PipelineCommand {
 
     func run(_ context: PipelineContext) async throws {
         let status = try await VMManager(context: context, libvirtURI: global.libvirtURI).ssh(selection.selector, user: user, command: command)
-        if status != 0 { throw ExitCode(status) }
+        if status != 0 { throw ExitCode(ExitStatus.guestCommand(status)) }
     }
 }

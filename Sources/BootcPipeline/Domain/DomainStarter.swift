@@ -49,13 +49,32 @@ struct DomainStarter: Sendable {
 
     /// Whether libvirt starts this VM's virtiofsd (root's VMs with folders, on this machine).
     func libvirtRunsVirtiofsd(for record: VMRecord) -> Bool {
-        !(record.sharedFolders ?? []).isEmpty && connection.uri.hasPrefix("qemu:///") && !SharedFolderDaemons.needed(for: record, uri: connection.uri)
+        !(record.sharedFolders ?? []).isEmpty && SharedFolderDaemons.LocalDaemon(uri: connection.uri) == .system
     }
 
-    /// Makes (or points anew) the link libvirt runs as virtiofsd, before a start of a VM that needs it.
+    /// Makes (or points anew) the link libvirt runs as virtiofsd, before a start of a VM that
+    /// needs it. A URI that names neither local daemon for sure is refused: libvirt would run
+    /// its own virtiofsd there, unconfined.
     func prepareVirtiofsd(for record: VMRecord) throws {
-        guard libvirtRunsVirtiofsd(for: record) else { return }
+        guard !(record.sharedFolders ?? []).isEmpty else { return }
+        // Another machine's libvirt runs its own virtiofsd, on its own folders.
+        let remote: RemoteHost? = (try? RemoteHost.of(connection.uri)) ?? nil
+        if remote != nil { return }
+        guard let daemon = SharedFolderDaemons.LocalDaemon(uri: connection.uri) else {
+            throw SharedFolderDaemonError.unknownDaemon(uri: connection.uri)
+        }
+        guard daemon == .system else { return }
         _ = try VirtiofsdConfinement.binaryLink(in: virtiofsdLink.deletingLastPathComponent())
+    }
+
+    /// A kept VM's stored definition, made to run its virtiofsd confined (it may date from a
+    /// version without the confinement); nil when it does already, or has no folders.
+    func confinedDefinition(_ xml: String, for record: VMRecord) -> String? {
+        let binary = "<binary path='\(XMLText.escaped(virtiofsdLink.path))'/>"
+        guard libvirtRunsVirtiofsd(for: record), xml.contains("type='virtiofs'"), !xml.contains(binary) else { return nil }
+        var text = xml.replacingOccurrences(of: #"<binary\b[^>]*/>"#, with: "", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"(<driver type='virtiofs'[^>]*/>)"#, with: "$1\n      " + binary, options: .regularExpression)
+        return text == xml ? nil : text
     }
 
     /// Starts the domain `spec` describes on a free loopback port; retries with another port

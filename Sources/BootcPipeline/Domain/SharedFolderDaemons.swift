@@ -11,7 +11,23 @@ struct SharedFolderDaemons: Sendable {
 
     /// Whether podman-bootc runs the daemons: folders shared, on this machine's session daemon.
     static func needed(for record: VMRecord, uri: String) -> Bool {
-        !(record.sharedFolders ?? []).isEmpty && uri.hasPrefix("qemu:///session")
+        !(record.sharedFolders ?? []).isEmpty && LocalDaemon(uri: uri) == .session
+    }
+
+    /// Which of this machine's libvirt daemons a URI names (virtiofsd's confinement depends on
+    /// it); nil for another machine's, or a name libvirt alone resolves (an alias).
+    enum LocalDaemon: Equatable {
+        case system, session
+
+        init?(uri: String) {
+            guard let parts = URLComponents(string: uri), ["qemu", "qemu+unix"].contains(parts.scheme ?? ""),
+                  (parts.host ?? "").isEmpty else { return nil }
+            switch parts.path {
+            case "/system": self = .system
+            case "/session": self = .session
+            default: return nil
+            }
+        }
     }
 
     /// The Nth folder's vhost-user socket (a socket address holds at most 107 bytes).
@@ -51,6 +67,7 @@ struct SharedFolderDaemons: Sendable {
 enum SharedFolderDaemonError: ToolError {
     case noVirtiofsd(searched: [String])
     case socketPathTooLong(String)
+    case unknownDaemon(uri: String)
     case didNotStart(folder: String, log: String, said: String)
 
     var description: String {
@@ -58,6 +75,9 @@ enum SharedFolderDaemonError: ToolError {
         case .noVirtiofsd(let searched):
             return "-v needs virtiofsd, and none was found (looked for \(searched.joined(separator: ", "))); "
                 + "install it (Debian 12: qemu-system-common; Fedora: virtiofsd), or drop -v"
+        case .unknownDaemon(let uri):
+            return "-v: cannot tell which libvirt daemon \(uri) names (podman-bootc confines the virtiofsd of this machine's "
+                + "qemu:///system and qemu:///session); give one of those with --connect, or drop -v"
         case .socketPathTooLong(let path):
             return "-v: the socket path \(path) is longer than a socket address allows (107 bytes); "
                 + "set PODMAN_BOOTC_STATE_DIR to a shorter folder"

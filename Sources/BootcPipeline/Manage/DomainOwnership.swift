@@ -19,4 +19,14 @@ enum DomainOwnership {
     static func belongs(metadata: String?, to record: VMRecord) -> Bool {
         vmID(inMetadata: metadata) == record.id
     }
+
+    /// The metadata's id, else (no metadata to be read: libvirt said nothing, or failed) the
+    /// domain's UUID against the record's; an error reading the definition is an error, not
+    /// a verdict.
+    static func belongs(_ domain: any VirtualMachineDomain, to record: VMRecord) async throws -> Bool {
+        let metadata = await domain.metadata()
+        if metadata != nil { return belongs(metadata: metadata, to: record) }
+        guard let uuid = record.uuid, !uuid.isEmpty else { return false }
+        return try await domain.xmlDescription().contains("<uuid>\(uuid.lowercased())</uuid>")
+    }
 }

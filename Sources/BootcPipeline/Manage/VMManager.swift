@@ -143,6 +143,9 @@ package struct VMManager: Sendable {
                 }
             }
             try starter.prepareVirtiofsd(for: record)
+            if let confined = starter.confinedDefinition(try await domain.xmlDescription(), for: record) {
+                domain = try await runtime.connection.define(xml: confined)
+            }
             context.warnIfKVMDeviceUnusable(libvirtURI: libvirtURI ?? record.libvirtURI)
             context.progress.stage("Starting VM \(record.name)")
             (record, domain) = try await startOnFreePort(record, domain: domain, connection: runtime.connection)

@@ -22,7 +22,7 @@ struct VMRuntime: Sendable {
         guard let domain = try await connection.domain(named: record.domainName) else {
             return VMRuntime(record: record, domain: nil, connection: connection)
         }
-        guard DomainOwnership.belongs(metadata: await domain.metadata(), to: record) else {
+        guard try await DomainOwnership.belongs(domain, to: record) else {
             return VMRuntime(record: record, domain: nil, connection: connection, foreignDomain: true)
         }
         return VMRuntime(record: record, domain: domain, connection: connection)

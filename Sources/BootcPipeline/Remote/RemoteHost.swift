@@ -95,14 +95,22 @@ extension HostStoragePool {
         let id = String(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))
         var kernel: String?
         var initrd: String?
-        if let file = artifacts.kernel { kernel = try await upload(URL(fileURLWithPath: file), as: RemoteVolumes.kernel(key, upload: id), format: "raw") }
-        if let file = artifacts.initrd { initrd = try await upload(URL(fileURLWithPath: file), as: RemoteVolumes.initrd(key, upload: id), format: "raw") }
-        let disk = try await upload(URL(fileURLWithPath: artifacts.disk), as: RemoteVolumes.disk(key, upload: id), format: "raw")
-        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("podman-bootc-\(UUID().uuidString).complete")
-        try Data("\(key) \(id)".utf8).write(to: marker)
-        defer { try? FileManager.default.removeItem(at: marker) }
-        _ = try await upload(marker, as: RemoteVolumes.complete(key), format: "raw")
-        return RemoteDisk(disk: disk, kernel: kernel, initrd: initrd, uploaded: true)
+        do {
+            if let file = artifacts.kernel { kernel = try await upload(URL(fileURLWithPath: file), as: RemoteVolumes.kernel(key, upload: id), format: "raw") }
+            if let file = artifacts.initrd { initrd = try await upload(URL(fileURLWithPath: file), as: RemoteVolumes.initrd(key, upload: id), format: "raw") }
+            let disk = try await upload(URL(fileURLWithPath: artifacts.disk), as: RemoteVolumes.disk(key, upload: id), format: "raw")
+            let marker = FileManager.default.temporaryDirectory.appendingPathComponent("podman-bootc-\(UUID().uuidString).complete")
+            try Data("\(key) \(id)".utf8).write(to: marker)
+            defer { try? FileManager.default.removeItem(at: marker) }
+            _ = try await upload(marker, as: RemoteVolumes.complete(key), format: "raw")
+            return RemoteDisk(disk: disk, kernel: kernel, initrd: initrd, uploaded: true)
+        } catch {
+            // A failed or cancelled upload leaves none of its volumes (names no one else uses).
+            for name in [RemoteVolumes.kernel(key, upload: id), RemoteVolumes.initrd(key, upload: id), RemoteVolumes.disk(key, upload: id)] {
+                try? await delete(name)
+            }
+            throw error
+        }
     }
 
     /// The upload the host's marker names, when all its volumes are there.
