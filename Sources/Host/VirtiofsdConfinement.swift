@@ -12,8 +12,8 @@ public enum VirtiofsdConfinement {
     /// The hidden first argument that makes podman-bootc the wrapper (checked before anything
     /// else runs, so virtiofsd inherits the caller's umask and environment untouched).
     public static let commandName = "confined-virtiofsd"
-    /// The name of a link to podman-bootc that libvirt runs as the virtiofsd of root's VMs
-    /// (its `<binary path>` takes no arguments of ours).
+    /// The name of podman-bootc's copy that libvirt runs as the virtiofsd of root's VMs (its
+    /// `<binary path>` takes no arguments of ours; this name makes the copy the wrapper).
     public static let linkName = "podman-bootc-virtiofsd"
 
     /// Capabilities virtiofsd would keep that guest root must not use on the host.
@@ -27,27 +27,6 @@ public enum VirtiofsdConfinement {
     /// This program, as the wrapper to name in argv and in libvirt's `<binary path>`.
     public static var tool: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    }
-
-    /// The program libvirt (root) will run at every later start of a VM: only one that no one
-    /// but root (or the user behind sudo, who may run anything as root already) can replace:
-    /// owned so, not group/other-writable, in folders like that.
-    static func trustedTool() throws -> String {
-        let program = tool
-        let advice = "root's VMs with -v run podman-bootc itself as the confinement of libvirt's virtiofsd, at every start; "
-            + "run a podman-bootc installed where only root can change it (sudo make install puts it in /usr/local/bin)"
-        guard program.hasPrefix("/"), !program.hasSuffix(" (deleted)") else {
-            throw UntrustedFolderError(path: program, reason: "is not this program's path on disk", advice: advice)
-        }
-        let folder = URL(fileURLWithPath: program).deletingLastPathComponent().path
-        let owners = TrustedOwners.caller()
-        _ = try TrustedFolder.open(folder, owners: owners, othersMayAdd: true, advice: advice)
-        var info = stat()
-        guard lstat(program, &info) == 0, info.st_mode & S_IFMT == S_IFREG, owners.uids.contains(info.st_uid),
-              info.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
-            throw UntrustedFolderError(path: program, reason: "is not a file that only root (or you) may write", advice: advice)
-        }
-        return program
     }
 
     /// The option that drops the capabilities, in the syntax of this virtiofsd (QEMU's C one
@@ -80,20 +59,35 @@ public enum VirtiofsdConfinement {
         fail("cannot run \(binary): \(String(cString: strerror(errno)))")
     }
 
-    /// The link libvirt runs as virtiofsd (`folder/podman-bootc-virtiofsd` to this program),
-    /// made or pointed anew when this program moved.
-    public static func binaryLink(in folder: URL) throws -> String {
+    /// The wrapper libvirt runs as virtiofsd: a copy of this program in `folder` (root's state),
+    /// refreshed when this program changed. A copy, not a link: libvirt runs it at every later
+    /// start of the VM, and the program a user ran with sudo may sit where that user (or
+    /// another) could replace it, or be gone after an upgrade.
+    public static func installWrapper(in folder: URL) throws -> String {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let link = folder.appendingPathComponent(linkName).path
-        let target = geteuid() == 0 ? try trustedTool() : tool
-        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target { return link }
-        let staging = link + ".\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createSymbolicLink(atPath: staging, withDestinationPath: target)
-        guard rename(staging, link) == 0 else {
-            unlink(staging)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: link])
+        let wrapper = folder.appendingPathComponent(linkName).path
+        let program = tool
+        var source = stat(), installed = stat()
+        guard stat(program, &source) == 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: program]) }
+        if lstat(wrapper, &installed) == 0, installed.st_mode & S_IFMT == S_IFREG, installed.st_uid == geteuid(),
+           installed.st_size == source.st_size, installed.st_mtim.tv_sec == source.st_mtim.tv_sec,
+           installed.st_mtim.tv_nsec == source.st_mtim.tv_nsec {
+            return wrapper
         }
-        return link
+        let staging = wrapper + ".\(UUID().uuidString.prefix(8))"
+        do {
+            try FileManager.default.copyItem(atPath: program, toPath: staging)
+            // The source's time marks which program the copy is (checked above).
+            var times = [source.st_atim, source.st_mtim]
+            guard chmod(staging, 0o755) == 0, utimensat(AT_FDCWD, staging, &times, AT_SYMLINK_NOFOLLOW) == 0,
+                  rename(staging, wrapper) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: wrapper])
+            }
+        } catch {
+            unlink(staging)
+            throw error
+        }
+        return wrapper
     }
 
     private static func fail(_ message: String) -> Never {

@@ -42,7 +42,7 @@ struct DomainStarter: Sendable {
         try await context.runner.check(["qemu-img", "create", "-q", "-f", "qcow2", "-F", backingFormat, "-b", backingDisk, overlay])
     }
 
-    /// Where libvirt finds the confining virtiofsd wrapper (VirtiofsdConfinement).
+    /// Where libvirt finds the confining virtiofsd wrapper (VirtiofsdConfinement's copy of podman-bootc).
     var virtiofsdLink: URL {
         context.locations.root.appendingPathComponent("bin").appendingPathComponent(VirtiofsdConfinement.linkName)
     }
@@ -52,7 +52,7 @@ struct DomainStarter: Sendable {
         !(record.sharedFolders ?? []).isEmpty && SharedFolderDaemons.LocalDaemon(uri: connection.uri) == .system
     }
 
-    /// Makes (or points anew) the link libvirt runs as virtiofsd, before a start of a VM that
+    /// Installs (or refreshes) the wrapper libvirt runs as virtiofsd, before a start of a VM that
     /// needs it. A URI that names neither local daemon for sure is refused: libvirt would run
     /// its own virtiofsd there, unconfined.
     func prepareVirtiofsd(for record: VMRecord) throws {
@@ -64,7 +64,7 @@ struct DomainStarter: Sendable {
             throw SharedFolderDaemonError.unknownDaemon(uri: connection.uri)
         }
         guard daemon == .system else { return }
-        _ = try VirtiofsdConfinement.binaryLink(in: virtiofsdLink.deletingLastPathComponent())
+        _ = try VirtiofsdConfinement.installWrapper(in: virtiofsdLink.deletingLastPathComponent())
     }
 
     /// A kept VM's stored definition, made to run its virtiofsd confined (it may date from a
@@ -149,8 +149,8 @@ struct DomainStarter: Sendable {
         if SharedFolderDaemons.needed(for: record, uri: connection.uri) {
             spec.sharedFolderSockets = SharedFolderDaemons(context: context).sockets(for: record)
         } else if libvirtRunsVirtiofsd(for: record) {
-            // libvirt's virtiofsd, confined as podman-bootc's own ones are (the link is made
-            // before every start: `prepareVirtiofsd`).
+            // libvirt's virtiofsd, confined as podman-bootc's own ones are (the wrapper is
+            // installed before every start: `prepareVirtiofsd`).
             spec.virtiofsdBinary = virtiofsdLink.path
         }
         // libvirt creates the sockets (and hands them to QEMU); a path must fit a socket address.
